@@ -1,0 +1,63 @@
+"""One thin command line over the library: ``ionfno <command> ...``.
+
+Each stage registers its subcommands from a small module in ``ionfno._cli``; handlers parse
+arguments into config dataclasses and call library functions. Heavy imports (torch, h5py,
+optuna) happen inside handlers so that ``ionfno models`` starts fast.
+
+Exit codes: 0 success, 1 a check failed (e.g. ``inspect`` found problems), 2 bad input or
+an error with a message, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules under ionfno._cli, each with ``register(subparsers)``.
+_COMMAND_MODULES = ("simulate", "data", "train", "tune", "evaluate")
+
+
+class CLIError(Exception):
+    """An error whose message is shown to the user as is (exit code 2)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="ionfno",
+        description="Fourier Neural Operator surrogates of ionic cell models.",
+    )
+    parser.add_argument("--version", action="version", version=f"ionfno {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(f"ionfno._cli.{name}")
+        except ModuleNotFoundError as e:  # a stage not installed/written yet
+            if e.name != f"ionfno._cli.{name}":
+                raise
+            continue
+        mod.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        rc = args.func(args)
+    except KeyboardInterrupt:
+        print(f"ionfno {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (CLIError, ValueError, OSError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"ionfno {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
