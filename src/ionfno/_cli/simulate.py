@@ -1,0 +1,155 @@
+"""``ionfno models`` and ``ionfno simulate``: list the models, run one cell.
+
+The ``simulate`` output (.npz) is a stable format other tools read:
+
+* ``t`` (N,) float64, the grid ``linspace(0, T, N)`` [time unit]
+* ``states`` (N, n_states) float64 in model units
+* ``state_names`` (n_states,) str, model order; ``state_units`` (n_states,) str
+* ``i_app`` (N,) float64, the sampled applied current (study convention)
+* ``model`` str, ``status`` int (0 = ok), ``y0`` (n_states,) the initial state used
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ..ionic import IonicModel, get_model, list_models
+
+__all__ = ["register", "load_initial_state", "write_trajectory_npz"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="list the ionic models with their states and units")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser(
+        "simulate",
+        help="simulate one cell under a pulse or pulse train",
+        description="Simulate one cell of MODEL under a rectangular pulse (or pulse train) and "
+        "write t, states, state_names and i_app to an .npz file.",
+    )
+    p.add_argument("model", help=f"one of {list_models()}")
+    p.add_argument("--amplitude", type=float, required=True, help="pulse amplitude A (model current unit; >= 0)")
+    p.add_argument("--duration", type=float, required=True, help="pulse duration T_stim [ms] (>= 0)")
+    p.add_argument("--onset", type=float, default=0.0, help="start of the first pulse [ms] (default 0)")
+    p.add_argument("--period", type=float, default=None, help="pulse period [ms] for trains")
+    p.add_argument("--beats", type=int, default=1, help="number of pulses (default 1)")
+    p.add_argument("--t-end", type=float, default=None, help="end time T [ms] (default: the model's)")
+    p.add_argument("--n-points", type=int, default=None, help="output points N (default: the model's)")
+    p.add_argument("--solver", default="fast", help="fast (default) or reference")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (solver default)")
+    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (solver default)")
+    p.add_argument(
+        "--initial-state",
+        type=Path,
+        default=None,
+        help="start from a state: .npz with state_names and y0, or an earlier `simulate` output (last row)",
+    )
+    p.add_argument("--out", type=Path, required=True, help="output .npz file")
+    p.set_defaults(func=cmd_simulate)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    described = [get_model(name).describe() | {"name": name} for name in list_models()]
+    if args.json:
+        json.dump(described, sys.stdout, indent=2, ensure_ascii=False)
+        print()
+        return 0
+    for d in described:
+        print(f"{d['name']}: {d['description']}  (t in {d['time_unit']}, I_app in {d['current_unit']}; "
+              f"default T = {d['t_end_default']:g}, N = {d['n_points_default']})")
+        for s in d["states"]:
+            alias = f"  alias: {', '.join(s['aliases'])}" if s["aliases"] else ""
+            print(f"    {s['name']:<16} [{s['unit']}]{alias}")
+    return 0
+
+
+def load_initial_state(model: IonicModel, path: Path) -> np.ndarray:
+    """Read a starting state for ``model`` from an .npz file.
+
+    Accepted layouts: ``state_names`` (n,) with ``y0`` (n,); or an ``ionfno simulate`` output
+    (``state_names`` with ``states`` (N, n)), whose last row is used. Names may be aliases.
+
+    Raises
+    ------
+    ValueError
+        Unreadable file, missing arrays, or unknown/missing/duplicated states (all listed).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            data = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as e:
+        raise ValueError(f"Cannot read initial-state file {str(path)!r}: {e}") from None
+    if "state_names" not in data:
+        raise ValueError(f"Initial-state file {str(path)!r} has no 'state_names' array (has {sorted(data)})")
+    if "y0" in data:
+        values = data["y0"]
+    elif "states" in data:
+        values = np.asarray(data["states"])[-1]
+    else:
+        raise ValueError(f"Initial-state file {str(path)!r} needs 'y0' or 'states' (has {sorted(data)})")
+    return model.state_from_names(list(data["state_names"]), values)
+
+
+def write_trajectory_npz(path: Path, *, model: IonicModel, t, states, i_app, status: int, y0) -> None:
+    """Write one trajectory in the ``ionfno simulate`` layout, atomically."""
+    from .._io import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(
+            fh,
+            t=np.asarray(t, dtype=np.float64),
+            states=np.asarray(states, dtype=np.float64),
+            state_names=np.array(model.state_names),
+            state_units=np.array(model.state_units),
+            i_app=np.asarray(i_app, dtype=np.float64),
+            model=np.array(model.name),
+            status=np.array(int(status)),
+            y0=np.asarray(y0, dtype=np.float64),
+        )
+
+
+def _check_grid(t_end: float, n_points: int) -> None:
+    if not (math.isfinite(t_end) and t_end > 0):
+        raise ValueError(f"--t-end must be a finite number > 0, got {t_end}")
+    if n_points < 2:
+        raise ValueError(f"--n-points must be >= 2, got {n_points}")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    model = get_model(args.model)  # an unknown name fails before the heavier imports
+
+    from .._io import check_writable
+    from ..solvers import SOLVERS, simulate
+    from ..stimulus import pulse
+
+    if args.solver not in SOLVERS:
+        raise ValueError(f"Unknown solver {args.solver!r}; expected one of {sorted(SOLVERS)}")
+    t_end = model.t_end_default if args.t_end is None else args.t_end
+    n_points = model.n_points_default if args.n_points is None else args.n_points
+    _check_grid(t_end, n_points)
+    if args.beats > 1 and args.period is None:
+        raise ValueError("--beats > 1 needs --period")
+    stim = pulse(args.amplitude, args.duration, args.onset,
+                 period=np.inf if args.period is None else args.period, n_beats=args.beats)
+    check_writable(args.out)  # fail before a long simulation, not after
+    y0 = model.default_state() if args.initial_state is None else load_initial_state(model, args.initial_state)
+    traj = simulate(model, stim, t_end=t_end, n_points=n_points, y0=y0, method=args.solver,
+                    rtol=args.rtol, atol=args.atol)
+    status = int(traj.status[0])
+    write_trajectory_npz(args.out, model=model, t=traj.t, states=traj.states[0].T, i_app=traj.i_app[0],
+                         status=status, y0=y0)
+    if status != 0:
+        print(f"ionfno simulate: warning: solver status {status} (see ionfno.solvers.Status); "
+              f"wrote {args.out} with the trajectory up to the failure", file=sys.stderr)
+        return 1
+    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over {t_end:g} {model.time_unit}, "
+          f"{model.n_states} states")
+    return 0
