@@ -1,0 +1,21 @@
+"""Datasets: stimulus mixtures, batched generation, and the self-describing HDF5 file.
+
+* :mod:`~ionfno.data.mixtures` -- mixtures of stimulus "parts" as data (JSON presets), and
+  the deterministic per-sample parameter draw.
+* :mod:`~ionfno.data.generate` -- simulate a mixture with the fast solver, in blocks, with
+  workers, shards and resume; :func:`~ionfno.data.generate.merge_shards`.
+* :mod:`~ionfno.data.storage` -- the file layout, :func:`~ionfno.data.storage.read_split`
+  and :func:`~ionfno.data.storage.dataset_info`.
+* :mod:`~ionfno.data.inspect` -- composition, ranges and an integrity check of a file.
+* :mod:`~ionfno.data.biomarkers` -- the one definition of "fires an action potential".
+
+Heavy dependencies (h5py) are imported inside functions, so importing this package is cheap.
+"""
+
+from .storage import (  # noqa: F401
+    SPLITS as SPLITS,
+    DatasetError as DatasetError,
+    dataset_info as dataset_info,
+    read_split as read_split,
+    write_arrays as write_arrays,
+)

@@ -1,0 +1,433 @@
+"""The dataset file: one self-describing HDF5 file per dataset, and its reader.
+
+Layout (``format = "ionfno-dataset"``, ``format_version = 1``; see
+``/work/notes/dataset_schema.md``, the contract with the training code)::
+
+    /                      attrs: format, format_version, model, model_version, model_variant,
+                                  state_names (JSON list), state_units (JSON list), time_unit,
+                                  current_unit, config (JSON of the generation config), seed,
+                                  ionfno_version, counts (JSON {split: n})
+    /t                     (N,) float64           the grid linspace(0, t_end, N) [time_unit]
+    /{split}/i_app         (n, N) float32         sampled applied current [current_unit]
+    /{split}/states        (n, n_states, N) float32  every state, model order and units
+    /{split}/amplitude     (n,) float64           pulse amplitude A [current_unit]
+    /{split}/duration      (n,) float64           pulse length T_stim [time_unit]
+    /{split}/onset         (n,) float64           pulse start [time_unit]
+    /{split}/part          (n,) str               mixture part label ("t0", "general", ...)
+    /{split}/status        (n,) int8              solver status (0 ok; see ionfno.solvers.Status)
+    /{split}/fires         (n,) bool              V crossed the model's firing threshold
+
+Splits are ``"train"``, ``"val"`` and ``"test"``. The two large arrays are chunked one
+sample per chunk (a sample is read without touching its neighbours), compressed, and carry a
+Fletcher-32 checksum per chunk, so a flipped bit is reported on read instead of being trained
+on. A shard file (``ionfno generate --shard I/K``) has the same layout for its slice of
+samples plus ``/{split}/sample_index`` (global sample numbers) and a root ``shard`` attribute.
+
+Storage is float32 (the simulation is float64); :func:`read_split` casts once, to the
+``dtype`` it is given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SPLITS",
+    "SAMPLE_FIELDS",
+    "DatasetError",
+    "StorageOptions",
+    "dataset_info",
+    "read_split",
+    "split_sizes",
+    "write_arrays",
+    "create_layout",
+    "open_dataset",
+]
+
+FORMAT = "ionfno-dataset"
+FORMAT_VERSION = 1
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+# Per-sample metadata arrays, each (n,): name -> storage dtype ("str" = UTF-8 variable length).
+SAMPLE_FIELDS: dict[str, str] = {
+    "amplitude": "float64",
+    "duration": "float64",
+    "onset": "float64",
+    "part": "str",
+    "status": "int8",
+    "fires": "bool",
+}
+_JSON_ATTRS = ("state_names", "state_units", "config", "counts")
+
+
+class DatasetError(ValueError):
+    """A file is missing, truncated, corrupted, or not an ionfno dataset."""
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """How the large arrays are stored (does not change their values).
+
+    Parameters
+    ----------
+    compression : {"gzip", "lzf", "none"}
+        HDF5 filter for ``i_app`` and ``states``; gzip is portable (any HDF5 reader), lzf is
+        faster but h5py-specific.
+    compression_opts : int or None
+        gzip level 0-9 (ignored for lzf/none).
+    shuffle : bool
+        Byte-shuffle filter before compression (groups the float32 exponent bytes).
+    fletcher32 : bool
+        Per-chunk checksum, so corrupted data fails loudly on read.
+    """
+
+    compression: Literal["gzip", "lzf", "none"] = "gzip"
+    compression_opts: int | None = 4
+    shuffle: bool = True
+    fletcher32: bool = True
+
+    def __post_init__(self) -> None:
+        if self.compression not in ("gzip", "lzf", "none"):
+            raise ValueError(f"Unknown compression {self.compression!r}; expected one of ['gzip', 'lzf', 'none']")
+        if self.compression == "gzip" and not (
+            self.compression_opts is None or 0 <= int(self.compression_opts) <= 9
+        ):
+            raise ValueError(f"gzip level must be 0..9, got {self.compression_opts}")
+
+    def h5_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"shuffle": self.shuffle, "fletcher32": self.fletcher32}
+        if self.compression != "none":
+            kw["compression"] = self.compression
+            if self.compression == "gzip":
+                kw["compression_opts"] = 4 if self.compression_opts is None else int(self.compression_opts)
+        return kw
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------------- writing
+def create_layout(
+    f: Any,
+    *,
+    t: np.ndarray,
+    n_states: int,
+    counts: Mapping[str, int],
+    attrs: Mapping[str, Any],
+    storage: StorageOptions | None = None,
+    sample_index: bool = False,
+) -> None:
+    """Create every dataset of the layout in an open, empty ``h5py.File``.
+
+    Parameters
+    ----------
+    f : h5py.File
+        Open for writing.
+    t : ndarray, shape (N,)
+        Time grid [time_unit].
+    n_states : int
+        Number of state channels.
+    counts : mapping of str to int
+        Samples per split (every split in :data:`SPLITS`; 0 allowed).
+    attrs : mapping
+        Root attributes; lists/dicts under ``state_names``, ``state_units``, ``config`` and
+        ``counts`` are stored as JSON strings.
+    storage : StorageOptions, optional
+        Compression settings (default gzip 4 + shuffle + Fletcher-32).
+    sample_index : bool
+        Also create ``/{split}/sample_index`` (shard files).
+    """
+    import h5py
+
+    storage = storage or StorageOptions()
+    t = np.asarray(t, dtype=np.float64)
+    N = t.shape[0]
+    f.create_dataset("t", data=t)
+    kw = storage.h5_kwargs()
+    for split in SPLITS:
+        n = int(counts.get(split, 0))
+        g = f.create_group(split)
+        # h5py refuses zero-sized chunks: empty splits are stored unchunked.
+        ckw = kw if n > 0 else {}
+        g.create_dataset("i_app", shape=(n, N), dtype="float32", chunks=(1, N) if n else None, **ckw)
+        g.create_dataset(
+            "states", shape=(n, n_states, N), dtype="float32", chunks=(1, n_states, N) if n else None, **ckw
+        )
+        for name, dt in SAMPLE_FIELDS.items():
+            g.create_dataset(name, shape=(n,), dtype=h5py.string_dtype() if dt == "str" else dt)
+        if sample_index:
+            g.create_dataset("sample_index", shape=(n,), dtype="int64")
+    root = dict(attrs)
+    root.setdefault("format", FORMAT)
+    root.setdefault("format_version", FORMAT_VERSION)
+    root.setdefault("counts", {s: int(counts.get(s, 0)) for s in SPLITS})
+    for k, v in root.items():
+        f.attrs[k] = json.dumps(v, sort_keys=True) if k in _JSON_ATTRS and not isinstance(v, str) else v
+
+
+def write_arrays(
+    path: str | os.PathLike,
+    t: np.ndarray,
+    splits: Mapping[str, Mapping[str, Any]],
+    attrs: Mapping[str, Any],
+    *,
+    storage: StorageOptions | None = None,
+) -> Path:
+    """Write a complete dataset file from in-memory arrays, atomically (tests, small sets).
+
+    Parameters
+    ----------
+    path : path-like
+        Output ``.h5`` file (replaced if it exists).
+    t : ndarray, shape (N,)
+        Time grid.
+    splits : mapping of split -> mapping of array name -> array
+        Per split: ``states`` (n, n_states, N) and ``i_app`` (n, N) (any float dtype; stored
+        as float32), and optionally ``amplitude``, ``duration``, ``onset`` (default 0),
+        ``part`` (default ""), ``status`` (default 0), ``fires`` (default False). Missing
+        splits are written empty.
+    attrs : mapping
+        Root attributes; at least ``model`` and ``state_names`` (a list).
+    storage : StorageOptions, optional
+
+    Returns
+    -------
+    Path
+        The written file.
+    """
+    import h5py
+
+    from .._io import atomic_path
+
+    missing = [k for k in ("model", "state_names") if k not in attrs]
+    if missing:
+        raise ValueError(f"write_arrays needs root attributes {missing}")
+    unknown = sorted(set(splits) - set(SPLITS))
+    if unknown:
+        raise ValueError(f"Unknown split(s) {unknown}; expected some of {list(SPLITS)}")
+    n_states = len(attrs["state_names"])
+    counts = {s: int(np.asarray(splits[s]["states"]).shape[0]) if s in splits else 0 for s in SPLITS}
+    attrs = dict(attrs)
+    attrs.setdefault("state_units", [""] * n_states)
+    attrs.setdefault("config", {})
+    for k, v in (("time_unit", "ms"), ("current_unit", ""), ("model_version", ""), ("model_variant", ""),
+                 ("seed", -1), ("ionfno_version", _version())):
+        attrs.setdefault(k, v)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            create_layout(f, t=t, n_states=n_states, counts=counts, attrs=attrs, storage=storage)
+            for s, arrays in splits.items():
+                n = counts[s]
+                states = np.asarray(arrays["states"])
+                if states.shape != (n, n_states, len(t)):
+                    raise ValueError(f"{s}/states has shape {states.shape}, expected {(n, n_states, len(t))}")
+                f[s]["states"][...] = states.astype(np.float32)
+                f[s]["i_app"][...] = np.asarray(arrays["i_app"], dtype=np.float32).reshape(n, len(t))
+                defaults = {"amplitude": 0.0, "duration": 0.0, "onset": 0.0, "part": "", "status": 0, "fires": False}
+                for name, dflt in defaults.items():
+                    v = arrays.get(name)
+                    v = np.full(n, dflt) if v is None else np.asarray(v)
+                    f[s][name][...] = v.astype(object) if name == "part" else v
+    return Path(path)
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------------- reading
+def open_dataset(path: str | os.PathLike) -> Any:
+    """Open a dataset file read-only, turning low-level failures into a :class:`DatasetError`.
+
+    Checks that the file exists, is a readable HDF5 file, carries ``format =
+    "ionfno-dataset"`` with a supported version, and has every split's arrays.
+
+    Returns
+    -------
+    h5py.File
+        Open read-only; close it (or use it as a context manager).
+
+    Raises
+    ------
+    DatasetError
+        Missing, truncated, corrupted, or not an ionfno dataset (the message says which).
+    """
+    import h5py
+
+    p = Path(path)
+    if not p.exists():
+        raise DatasetError(f"Dataset file {str(p)!r} does not exist")
+    if p.is_dir():
+        raise DatasetError(f"Dataset path {str(p)!r} is a directory, expected an .h5 file")
+    try:
+        f = h5py.File(p, "r")
+    except OSError as e:
+        hint = " (the file is truncated: an interrupted copy or write?)" if "truncated" in str(e) else ""
+        raise DatasetError(f"Cannot open {str(p)!r} as HDF5{hint}: {e}") from None
+    try:
+        fmt = f.attrs.get("format")
+        if fmt != FORMAT:
+            raise DatasetError(f"{str(p)!r} is an HDF5 file but not an ionfno dataset (format attribute {fmt!r})")
+        ver = int(f.attrs.get("format_version", -1))
+        if ver != FORMAT_VERSION:
+            raise DatasetError(f"{str(p)!r} has dataset format version {ver}; this ionfno reads {FORMAT_VERSION}")
+        missing = [f"/{s}/{a}" for s in SPLITS for a in ("i_app", "states", *SAMPLE_FIELDS) if f"{s}/{a}" not in f]
+        if "t" not in f:
+            missing.insert(0, "/t")
+        if missing:
+            raise DatasetError(f"{str(p)!r} is incomplete: missing {missing}")
+    except DatasetError:
+        f.close()
+        raise
+    except (OSError, RuntimeError, KeyError) as e:  # damaged metadata
+        f.close()
+        raise DatasetError(f"{str(p)!r} is corrupted: {e}") from None
+    return f
+
+
+def _decode_attrs(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in f.attrs.items():
+        if isinstance(v, bytes):
+            v = v.decode()
+        if isinstance(v, np.generic):
+            v = v.item()
+        if k in _JSON_ATTRS and isinstance(v, str):
+            try:
+                v = json.loads(v)
+            except json.JSONDecodeError as e:
+                raise DatasetError(f"Attribute {k!r} is not valid JSON: {e}") from None
+        out[k] = v
+    return out
+
+
+def dataset_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Root attributes of a dataset file, decoded, plus its sizes.
+
+    Returns
+    -------
+    dict
+        Every root attribute (``state_names``, ``state_units`` lists; ``config`` and
+        ``counts`` dicts; ``model``, ``seed``, ...), plus ``n_points`` (N), ``n_states`` and
+        ``sizes`` ({split: n} as stored in the file).
+    """
+    with open_dataset(path) as f:
+        info = _decode_attrs(f)
+        info["n_points"] = int(f["t"].shape[0])
+        info["n_states"] = int(f["train"]["states"].shape[1])
+        info["sizes"] = {s: int(f[s]["states"].shape[0]) for s in SPLITS}
+    return info
+
+
+def split_sizes(path: str | os.PathLike) -> dict[str, int]:
+    """Number of stored samples per split."""
+    return dataset_info(path)["sizes"]
+
+
+def read_split(
+    path: str | os.PathLike,
+    split: str,
+    *,
+    dtype: Any = np.float32,
+    only_ok: bool = True,
+    indices: Sequence[int] | np.ndarray | None = None,
+    states: Sequence[str] | None = None,
+    block_rows: int = 256,
+) -> dict[str, np.ndarray]:
+    """Read one split into memory, casting the signals to ``dtype`` (the one cast of the pipeline).
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset file.
+    split : {"train", "val", "test"}
+    dtype : numpy dtype, default float32
+        Dtype of ``t``, ``i_app`` and ``states`` in the result. Per-sample parameters stay
+        float64.
+    only_ok : bool, default True
+        Drop samples whose solver status is not 0 (failed simulations).
+    indices : sequence of int, optional
+        Read only these samples (positions in the split, before ``only_ok`` filtering).
+    states : sequence of str, optional
+        Read only these state channels (names from ``state_names``), in this order.
+    block_rows : int
+        Rows read per HDF5 call; memory stays at the result plus one block.
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``t`` (N,), ``i_app`` (n, N), ``states`` (n, n_states, N), ``amplitude``,
+        ``duration``, ``onset`` (n,) float64, ``part`` (n,) str, ``status`` (n,) int8,
+        ``fires`` (n,) bool, ``index`` (n,) int64 (positions in the stored split), and
+        ``state_names`` (n_states,) str.
+
+    Raises
+    ------
+    DatasetError
+        Unreadable or corrupted file (including a failed chunk checksum).
+    ValueError
+        Unknown split or state name (the message lists the valid ones).
+    """
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLITS)}")
+    with open_dataset(path) as f:
+        g = f[split]
+        try:
+            names = json.loads(f.attrs["state_names"])
+            n = g["states"].shape[0]
+            status = g["status"][()]
+            idx = np.arange(n) if indices is None else np.asarray(indices, dtype=np.int64).reshape(-1)
+            if idx.size and (idx.min() < -n or idx.max() >= n):
+                raise ValueError(f"indices out of range for split {split!r} with {n} samples")
+            idx = np.where(idx < 0, idx + n, idx)
+            if only_ok:
+                idx = idx[status[idx] == 0]
+            if states is None:
+                chan = np.arange(len(names))
+            else:
+                unknown = [s for s in states if s not in names]
+                if unknown:
+                    raise ValueError(f"Unknown state(s) {unknown}; expected some of {names}")
+                chan = np.array([names.index(s) for s in states], dtype=np.int64)
+            N = f["t"].shape[0]
+            out_states = np.empty((idx.size, chan.size, N), dtype=dtype)
+            out_iapp = np.empty((idx.size, N), dtype=dtype)
+            # Contiguous runs are read as slices (fast); h5py fancy indexing is slow.
+            for start in range(0, idx.size, block_rows):
+                sel = idx[start : start + block_rows]
+                lo, hi = int(sel.min()), int(sel.max()) + 1
+                dst = slice(start, start + sel.size)
+                if hi - lo <= 2 * sel.size:
+                    rows = sel - lo
+                    out_states[dst] = g["states"][lo:hi][rows][:, chan]
+                    out_iapp[dst] = g["i_app"][lo:hi][rows]
+                else:  # scattered rows: one chunk each, never the whole span
+                    for j, r in enumerate(sel):
+                        out_states[start + j] = g["states"][int(r)][chan]
+                        out_iapp[start + j] = g["i_app"][int(r)]
+            result = {
+                "t": f["t"][()].astype(dtype),
+                "i_app": out_iapp,
+                "states": out_states,
+                "amplitude": g["amplitude"][()][idx],
+                "duration": g["duration"][()][idx],
+                "onset": g["onset"][()][idx],
+                "part": np.array(g["part"].asstr()[()], dtype=str)[idx] if n else np.array([], dtype=str),
+                "status": status[idx],
+                "fires": g["fires"][()][idx],
+                "index": idx,
+                "state_names": np.array([names[c] for c in chan], dtype=str),
+            }
+        except (OSError, RuntimeError) as e:
+            raise DatasetError(f"{str(path)!r}: cannot read split {split!r} (corrupted data?): {e}") from None
+    return result
