@@ -1,0 +1,91 @@
+"""Checkpoints: one ``torch.save`` dict with everything needed to rebuild, resume or predict.
+
+Layout (version 1)::
+
+    {"format": "ionfno-checkpoint", "version": 1, "ionfno_version": str,
+     "config": asdict(RunConfig),            # the model is rebuilt from this
+     "model": state_dict,
+     "normalizers": {"kind": str, "input": state_dict, "output": state_dict},
+     "optimizer": state_dict, "scheduler": state_dict,
+     "epoch": int,                           # epochs completed
+     "best_val": float, "best_epoch": int,
+     "history": [dict per epoch],
+     "rng": {"torch": ByteTensor, "shuffle": ByteTensor, "cuda": [ByteTensor, ...]},
+     "data_info": {"model": str, "state_names": [...], "state_units": [...], "time_unit": str,
+                   "current_unit": str, "t_end": float, "n_points": int, "subsample": int,
+                   "in_channels": int, "dataset": str}}
+
+Only tensors, numbers, strings, lists and dicts, so the file loads with
+``torch.load(..., weights_only=True)`` (no pickle code runs; see equinox's serialisation notes).
+Files are written atomically: a kill during a save leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CHECKPOINT_FORMAT", "CHECKPOINT_VERSION", "CheckpointError", "save_checkpoint", "load_checkpoint"]
+
+CHECKPOINT_FORMAT = "ionfno-checkpoint"
+CHECKPOINT_VERSION = 1
+
+_REQUIRED = ("config", "model", "normalizers", "epoch", "data_info")
+
+
+class CheckpointError(ValueError):
+    """A file is not an ionfno checkpoint, is damaged, or is of a newer version."""
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (without format/version keys, which are added) atomically."""
+    import torch
+
+    from .. import __version__
+    from .._io import atomic_path
+
+    full = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "ionfno_version": __version__}
+    full.update(payload)
+    with atomic_path(path) as tmp:
+        torch.save(full, tmp)
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:
+    """Read and check an ionfno checkpoint with ``weights_only=True``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the file is not a torch file, not one of ours, is missing parts, or is newer than
+        this version of ionfno can read.
+    """
+    import torch
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"Checkpoint {str(p)!r} does not exist")
+    try:
+        ck = torch.load(p, map_location=map_location, weights_only=True)
+    except Exception as e:  # torch raises many types (UnpicklingError, RuntimeError, EOFError)
+        raise CheckpointError(
+            f"{str(p)!r} is not a readable ionfno checkpoint "
+            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"
+        ) from None
+    if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{str(p)!r} is not an ionfno checkpoint (no format={CHECKPOINT_FORMAT!r} marker); "
+            "expected a file written by `ionfno train`"
+        )
+    version = ck.get("version")
+    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{str(p)!r} is checkpoint version {version!r}; "
+            f"this ionfno reads versions <= {CHECKPOINT_VERSION}"
+        )
+    missing = [k for k in _REQUIRED if k not in ck]
+    if missing:
+        raise CheckpointError(f"{str(p)!r} is missing {missing}; the file is damaged")
+    return ck

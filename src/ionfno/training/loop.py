@@ -1,0 +1,597 @@
+"""The training loop: ``train(cfg, data_path, out_dir)`` with resume, checkpoints and logs.
+
+Compact and explicit in the manner of nanoGPT's ``train.py``: seed, device and threads are
+chosen once at the top; :func:`train_one_epoch` and :func:`evaluate` do one thing each; the
+best-validation model and the last state are checkpointed every epoch.
+
+Run folder layout::
+
+    out_dir/config.json        the RunConfig used
+    out_dir/last.pt            everything needed to resume (written every checkpoint_every epochs)
+    out_dir/best.pt            the best-validation model (same layout)
+    out_dir/metrics.csv        one row per epoch (rewritten atomically from the history)
+    out_dir/test_metrics.json  test-split errors of the best and the last model, when finished
+    out_dir/tensorboard/       event files, when the tensorboard package is installed
+
+Determinism: on CPU with the same thread count, a run killed at any point and resumed with
+``resume=True`` ends bitwise equal to an uninterrupted run (model, optimiser and scheduler
+state, the shuffling generator and the global torch RNG are all restored; see
+``tests/training/test_resume.py``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .._io import atomic_path, write_json_atomic
+from ..data.dataset import OperatorDataset, SplitData, read_split_tensors
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import RunConfig, config_from_dict
+from .schedulers import STEP_PER_BATCH, make_scheduler
+
+__all__ = [
+    "TrainResult",
+    "train",
+    "train_one_epoch",
+    "evaluate",
+    "build_model",
+    "fit_normalizers",
+    "normalizer_from_state",
+    "resolve_device",
+]
+
+# Config fields that do not change the numbers a run produces: they may differ on resume.
+_RESUME_FREE = {"train.threads", "train.eval_batch_size", "train.checkpoint_every", "description"}
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns.
+
+    Attributes
+    ----------
+    best_val, final_val : float
+        Validation loss (the study's metric, normalised space) of the best and the last epoch.
+    best_epoch : int
+        1-based epoch of ``best_val``.
+    epochs_run : int
+        Epochs completed in total (including those before a resume).
+    history : list of dict
+        One row per epoch, the columns of ``metrics.csv``.
+    best_checkpoint, last_checkpoint : Path
+    n_parameters : int
+        Trainable parameters of the model.
+    stopped_early : bool
+        True when early stopping (``train.patience``) ended the run.
+    test_metrics : dict or None
+        Test-split errors (``{"best": {...}, "last": {...}}``) when the file has a test split.
+    out_dir : Path
+    """
+
+    best_val: float
+    final_val: float
+    best_epoch: int
+    epochs_run: int
+    history: list[dict[str, Any]]
+    best_checkpoint: Path
+    last_checkpoint: Path
+    n_parameters: int
+    stopped_early: bool = False
+    test_metrics: dict[str, Any] | None = None
+    out_dir: Path = field(default_factory=Path)
+
+
+# ---------------------------------------------------------------------------- building blocks
+def resolve_device(device: str | torch.device) -> torch.device:
+    """``"auto"`` -> cuda when available else cpu; ``"cuda"`` without a GPU is an error."""
+    name = str(device)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device; use --device cpu or auto")
+    if not (name == "cpu" or name.startswith("cuda")):
+        raise ValueError(f"Unknown device {name!r}; expected one of ['auto', 'cpu', 'cuda']")
+    return torch.device(name)
+
+
+def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn.Module:
+    """The FNO1d described by ``cfg.model`` (initialised from the current torch RNG)."""
+    from ..fno import FNO1d
+
+    m = cfg.model
+    return FNO1d(
+        n_modes=m.n_modes,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        hidden_channels=m.hidden_channels,
+        n_layers=m.n_layers,
+        block=m.block,
+        activation=m.activation,
+        padding=m.padding,
+        lifting_channels=m.lifting_channels,
+        projection_channels=m.projection_channels,
+    )
+
+
+def _normalizer_class(kind: str):
+    from ..data.normalize import NORMALIZERS
+
+    try:
+        return NORMALIZERS[kind]
+    except KeyError:
+        raise ValueError(f"Unknown normalization {kind!r}; expected one of {sorted(NORMALIZERS)}") from None
+
+
+def fit_normalizers(kind: str, data: SplitData) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """Fit the input (current) and output (states) normalisers on training data.
+
+    Returns
+    -------
+    (input_normalizer, output_normalizer)
+        Acting on ``(n, 1, N)`` and ``(n, n_states, N)`` tensors.
+    """
+    cls = _normalizer_class(kind)
+    return cls.fit(data.i_app[:, None, :]), cls.fit(data.states)
+
+
+def normalizer_from_state(kind: str, state: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Rebuild a fitted normaliser from its ``state_dict`` (as stored in a checkpoint)."""
+    return _normalizer_class(kind).from_state_dict(state)
+
+
+def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    from .losses import LOSSES
+
+    try:
+        return LOSSES[name]
+    except KeyError:
+        raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}") from None
+
+
+def _per_variable_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Relative L2 over time per sample and variable, shape (B, S) (the study's metric)."""
+    from .losses import relative_lp
+
+    return relative_lp(pred, true, 2, reduction="none")
+
+
+def train_one_epoch(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    batch_scheduler: Any = None,
+    grad_clip: float | None = None,
+) -> float:
+    """One pass over the training tensors in a random order; returns the mean batch loss.
+
+    Parameters
+    ----------
+    x : Tensor, shape (n, in_channels, N)
+    y : Tensor, shape (n, n_states, N)
+        Normalised training pairs, on ``device`` or on the CPU (then moved per batch).
+    generator : torch.Generator
+        CPU generator of the shuffling order (its state is checkpointed).
+    batch_scheduler : LRScheduler, optional
+        Stepped after every optimiser step (per-step schedules).
+    """
+    model.train()
+    n = x.shape[0]
+    order = torch.randperm(n, generator=generator)
+    non_blocking = device.type == "cuda"
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    n_batches = 0
+    for start in range(0, n, batch_size):
+        idx = order[start : start + batch_size].to(x.device)
+        xb = x[idx].to(device, non_blocking=non_blocking)  # (B, C_in, N)
+        yb = y[idx].to(device, non_blocking=non_blocking)  # (B, S, N)
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(xb), yb)
+        loss.backward()
+        if grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        total += loss.detach()
+        n_batches += 1
+    return float(total) / max(n_batches, 1)  # one device sync per epoch, not per step
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """Per-sample, per-variable relative L2 errors in normalised space, shape (n, n_states), CPU.
+
+    The study's scalar metric is ``errors.mean()`` (mean over variables, then samples).
+    """
+    was_training = model.training
+    model.eval()
+    out = []
+    for start in range(0, x.shape[0], batch_size):
+        xb = x[start : start + batch_size].to(device)
+        yb = y[start : start + batch_size].to(device)
+        out.append(_per_variable_errors(model(xb), yb).double().cpu())
+    model.train(was_training)
+    return torch.cat(out)
+
+
+def _summarise(
+    errors: torch.Tensor, state_names: list[str], parts: list[str] | None = None
+) -> dict[str, Any]:
+    """Scalar metric, per-variable and (optionally) per-part means of an (n, S) error table."""
+    res: dict[str, Any] = {"rel_l2": float(errors.mean())}
+    res.update({f"rel_l2_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
+    if parts is not None:
+        by_part = {}
+        per_sample = errors.mean(dim=1)
+        for p in sorted(set(parts)):
+            mask = torch.tensor([q == p for q in parts])
+            by_part[p] = {"n": int(mask.sum()), "rel_l2": float(per_sample[mask].mean())}
+        res["parts"] = by_part
+    res["n_samples"] = int(errors.shape[0])
+    return res
+
+
+# ---------------------------------------------------------------------------- logging
+def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    if not history:
+        return
+    columns = list(history[0])
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    w.writeheader()
+    for row in history:
+        w.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
+    with atomic_path(path) as tmp:
+        tmp.write_text(buf.getvalue())
+
+
+def _tensorboard_writer(out_dir: Path, purge_step: int | None):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # optional extra `tensorboard`
+        return None
+    return SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=purge_step)
+
+
+# ---------------------------------------------------------------------------- train()
+def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    diffs = []
+    for sec in ("data", "model", "train"):
+        for k in sorted(set(a.get(sec, {})) | set(b.get(sec, {}))):
+            key = f"{sec}.{k}"
+            if key not in _RESUME_FREE and a.get(sec, {}).get(k) != b.get(sec, {}).get(k):
+                diffs.append(f"{key}: {a.get(sec, {}).get(k)!r} -> {b.get(sec, {}).get(k)!r}")
+    return diffs
+
+
+def _check_grid(cfg: RunConfig, n_points: int) -> None:
+    limit = (n_points + cfg.model.padding) // 2 + 1
+    if cfg.model.n_modes > limit:
+        raise ValueError(
+            f"model.n_modes={cfg.model.n_modes} exceeds {limit}, the most a grid of {n_points} points "
+            f"(data.subsample={cfg.data.subsample}) plus padding {cfg.model.padding} holds"
+        )
+
+
+def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfig) -> dict[str, Any]:
+    t = train.t.numpy()
+    return {
+        "model": str(info.get("model", "")),
+        "state_names": [str(s) for s in info["state_names"]],
+        "state_units": [str(u) for u in info.get("state_units", [""] * len(info["state_names"]))],
+        "time_unit": str(info.get("time_unit", "ms")),
+        "current_unit": str(info.get("current_unit", "")),
+        # The FNO's grid channel is t / t_end with t_end the stored window, not the last kept time.
+        "t_end": float(train.t_end),
+        "n_points": int(t.shape[0]),
+        "n_points_stored": int(info["n_points"]),
+        "subsample": int(cfg.data.subsample),
+        "in_channels": 2,
+        "dataset": str(path),
+    }
+
+
+def train(
+    cfg: RunConfig,
+    data_path: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    *,
+    device: str | torch.device = "auto",
+    resume: bool = True,
+    progress: bool = True,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """Train an FNO on a dataset file and write a run folder (layout in the module docstring).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+        Data, model and training settings (saved into every checkpoint).
+    data_path : path-like
+        Dataset file with "train" and "val" splits (and optionally "test").
+    out_dir : path-like
+        Run folder; created if missing.
+    device : {"auto", "cpu", "cuda"} or torch.device
+        Where to train; "auto" picks cuda when available. Splits are kept on the device when
+        they fit in half its free memory, else moved per batch from pinned memory.
+    resume : bool
+        Continue from ``out_dir/last.pt`` when it exists (the config must match, apart from
+        threads, eval batch size and checkpoint frequency). False starts over and replaces
+        the folder's checkpoints.
+    progress : bool
+        Show a tqdm progress bar over epochs.
+    on_epoch : callable(epoch, metrics), optional
+        Called after each epoch's validation and checkpoint with the 1-based epoch and that
+        epoch's metrics row. It may raise (e.g. ``optuna.TrialPruned``) to stop: the
+        exception propagates after the logs are closed; checkpoints are already consistent.
+
+    Returns
+    -------
+    TrainResult
+
+    Raises
+    ------
+    ValueError
+        Bad config for this data (e.g. too many modes), a config that differs from the run
+        being resumed, or a dataset without train/val samples.
+    CheckpointError
+        ``out_dir/last.pt`` exists but is not a checkpoint of ours.
+    """
+    from tqdm.auto import tqdm
+
+    from ..data.storage import dataset_info
+
+    data_path = Path(data_path)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    last_path, best_path = out / "last.pt", out / "best.pt"
+
+    dev = resolve_device(device)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(cfg.train.threads, os.cpu_count() or 1)))
+    tb = None
+    try:
+        # ---- data (normalisers fitted on the training split only)
+        info = dataset_info(data_path)
+        read = dict(subsample=cfg.data.subsample, only_ok=cfg.data.only_ok)
+        train_data = read_split_tensors(data_path, "train", limit=cfg.data.n_train, **read)
+        val_data = read_split_tensors(data_path, "val", limit=cfg.data.n_val, **read)
+        state_names = [str(s) for s in info["state_names"]]
+        n_points = int(train_data.t.shape[0])
+        _check_grid(cfg, n_points)
+        data_info = _data_info(data_path, info, train_data, cfg)
+
+        torch.manual_seed(cfg.train.seed)
+        in_norm, out_norm = fit_normalizers(cfg.data.normalization, train_data)
+        train_ds = OperatorDataset(train_data, data_info["t_end"], in_norm, out_norm)
+        val_ds = OperatorDataset(val_data, data_info["t_end"], in_norm, out_norm)
+        _place(train_ds, val_ds, dev)
+
+        # ---- model, optimiser, schedule (seeded once, here)
+        torch.manual_seed(cfg.train.seed)
+        model = build_model(cfg, in_channels=2, out_channels=len(state_names)).to(dev)
+        n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        optimizer = torch.optim.AdamW(
+            model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
+        )
+        steps_per_epoch = math.ceil(len(train_ds) / cfg.train.batch_size)
+        scheduler = make_scheduler(cfg.train.scheduler, optimizer, cfg.train, steps_per_epoch)
+        per_batch = STEP_PER_BATCH[cfg.train.scheduler]
+        loss_fn = _loss_fn(cfg.train.loss)
+        shuffle = torch.Generator().manual_seed(cfg.train.seed + 1)
+
+        start_epoch, history = 0, []
+        best_val, best_epoch, finished, stopped_early = math.inf, 0, False, False
+        if resume and last_path.exists():
+            ck = load_checkpoint(last_path, map_location=dev)
+            diffs = _config_diff(ck["config"], asdict(cfg))
+            if diffs:
+                raise ValueError(
+                    f"Cannot resume {str(out)!r}: the config differs from the saved run "
+                    f"({'; '.join(diffs)}). "
+                    "Use the same config, a new --out folder, or --no-resume to start over."
+                )
+            if ck["data_info"]["state_names"] != state_names or ck["data_info"]["n_points"] != n_points:
+                raise ValueError(
+                    f"Cannot resume {str(out)!r}: it was trained on different data "
+                    f"({ck['data_info']['dataset']!r})"
+                )
+            model.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            # Normalisers were fitted on the same data; restore them anyway so they are bitwise
+            # the saved ones (refitting is deterministic, restoring is cheaper to trust).
+            in_norm.load_state_dict(ck["normalizers"]["input"])
+            out_norm.load_state_dict(ck["normalizers"]["output"])
+            shuffle.set_state(ck["rng"]["shuffle"].cpu())
+            torch.set_rng_state(ck["rng"]["torch"].cpu())
+            if dev.type == "cuda" and ck["rng"].get("cuda"):
+                torch.cuda.set_rng_state_all([s.cpu() for s in ck["rng"]["cuda"]])
+            start_epoch, history = int(ck["epoch"]), list(ck["history"])
+            best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
+            finished, stopped_early = bool(ck.get("finished", False)), bool(ck.get("stopped_early", False))
+        elif not resume:
+            for p in (last_path, best_path, out / "metrics.csv", out / "test_metrics.json"):
+                p.unlink(missing_ok=True)
+        from .config import save_config
+
+        save_config(cfg, out / "config.json")
+
+        def payload(epoch: int, done: bool) -> dict[str, Any]:
+            return {
+                "config": asdict(cfg),
+                "model": model.state_dict(),
+                "normalizers": {
+                    "kind": cfg.data.normalization,
+                    "input": in_norm.state_dict(),
+                    "output": out_norm.state_dict(),
+                },
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+                "finished": done,
+                "stopped_early": stopped_early,
+                "history": history,
+                "rng": {
+                    "torch": torch.get_rng_state(),
+                    "shuffle": shuffle.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
+                },
+                "data_info": data_info,
+                "n_parameters": n_parameters,
+            }
+
+        tb = _tensorboard_writer(out, purge_step=start_epoch + 1 if start_epoch else None)
+        bar = tqdm(
+            total=cfg.train.epochs,
+            initial=start_epoch,
+            disable=not progress,
+            unit="epoch",
+            desc=f"train {out.name}",
+            dynamic_ncols=True,
+        )
+        run_start = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
+        epoch = start_epoch
+        while not finished and epoch < cfg.train.epochs:
+            t0 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            train_loss = train_one_epoch(
+                model,
+                train_ds.x,
+                train_ds.y,
+                optimizer=optimizer,
+                loss_fn=loss_fn,
+                batch_size=cfg.train.batch_size,
+                generator=shuffle,
+                device=dev,
+                batch_scheduler=scheduler if per_batch else None,
+                grad_clip=cfg.train.grad_clip,
+            )
+            if not per_batch:
+                scheduler.step()
+            errors = evaluate(model, val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
+            epoch += 1
+            val = float(errors.mean())
+            if not math.isfinite(train_loss) or not math.isfinite(val):
+                raise FloatingPointError(
+                    f"Training diverged at epoch {epoch} (train loss {train_loss}, val {val}); "
+                    "lower train.lr or set train.grad_clip"
+                )
+            row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "val_loss": val}
+            row.update({f"val_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
+            row["lr"] = lr
+            row["epoch_time_s"] = time.perf_counter() - t0
+            row["wall_time_s"] = time.perf_counter() - run_start
+            history.append(row)
+            if val < best_val:
+                best_val, best_epoch = val, epoch
+            no_progress = epoch - best_epoch
+            stopped_early = cfg.train.patience is not None and no_progress >= cfg.train.patience
+            done = stopped_early or epoch >= cfg.train.epochs
+            if best_epoch == epoch:
+                save_checkpoint(best_path, payload(epoch, done))
+            if done or epoch % cfg.train.checkpoint_every == 0:
+                save_checkpoint(last_path, payload(epoch, done))
+            _write_csv(out / "metrics.csv", history)
+            if tb is not None:
+                for k, v in row.items():
+                    if k != "epoch":
+                        tb.add_scalar(k, v, epoch)
+            bar.update(1)
+            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val:.4f}", best=f"{best_val:.4f}")
+            if on_epoch is not None:
+                on_epoch(epoch, dict(row))
+            finished = done
+        bar.close()
+
+        test_metrics = _test_metrics(data_path, cfg, out, dev, state_names, last_path, best_path)
+        if test_metrics is not None:
+            write_json_atomic(out / "test_metrics.json", test_metrics)
+        return TrainResult(
+            best_val=best_val,
+            final_val=float(history[-1]["val_loss"]) if history else math.nan,
+            best_epoch=best_epoch,
+            epochs_run=len(history),
+            history=history,
+            best_checkpoint=best_path,
+            last_checkpoint=last_path,
+            n_parameters=n_parameters,
+            stopped_early=stopped_early,
+            test_metrics=test_metrics,
+            out_dir=out,
+        )
+    finally:
+        if tb is not None:
+            tb.close()
+        torch.set_num_threads(threads_before)
+
+
+def _place(train_ds: OperatorDataset, val_ds: OperatorDataset, dev: torch.device) -> None:
+    """Keep both splits on the device when they fit; else pin them for async copies."""
+    if dev.type != "cuda":
+        return
+    nbytes = sum(t.numel() * t.element_size() for d in (train_ds, val_ds) for t in (d.x, d.y))
+    free, _ = torch.cuda.mem_get_info(dev)
+    if nbytes < 0.5 * free:
+        train_ds.to(dev)
+        val_ds.to(dev)
+    else:
+        for d in (train_ds, val_ds):
+            d.x, d.y = d.x.pin_memory(), d.y.pin_memory()
+
+
+def _test_metrics(
+    data_path: Path,
+    cfg: RunConfig,
+    out: Path,
+    dev: torch.device,
+    state_names: list[str],
+    last_path: Path,
+    best_path: Path,
+) -> dict[str, Any] | None:
+    """Errors of the best and the last model on the test split (None if the file has none)."""
+    from ..data.storage import split_sizes
+
+    if split_sizes(data_path).get("test", 0) == 0:
+        return None
+    try:
+        test = read_split_tensors(data_path, "test", subsample=cfg.data.subsample, only_ok=cfg.data.only_ok)
+    except ValueError:  # no usable test sample
+        return None
+    res: dict[str, Any] = {}
+    for name, path in (("best", best_path), ("last", last_path)):
+        ck = load_checkpoint(path, map_location=dev)
+        kind = ck["normalizers"]["kind"]
+        in_norm = normalizer_from_state(kind, ck["normalizers"]["input"])
+        out_norm = normalizer_from_state(kind, ck["normalizers"]["output"])
+        ds = OperatorDataset(test, ck["data_info"]["t_end"], in_norm, out_norm)
+        model = build_model(config_from_dict(ck["config"]), 2, len(state_names)).to(dev)
+        model.load_state_dict(ck["model"])
+        errors = evaluate(model, ds.x, ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
+        res[name] = {"epoch": int(ck["epoch"]), **_summarise(errors, state_names, ds.part)}
+    return res
