@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ionfno.evaluation.biomarkers import compare_biomarkers, compute_biomarkers, default_min_amplitude
+from ionfno.evaluation.biomarkers import compare_biomarkers, compute_biomarkers
 
 T = np.linspace(0.0, 500.0, 5001)  # dt = 0.1 ms
 
@@ -23,7 +23,7 @@ def test_piecewise_linear_ap_hand_values():
     # Amplitude 100 mV. The 50 % level, -30 mV, is crossed upward halfway up the rise,
     # t_up = 10.03 + 0.5 * 1.97 = 11.015, and downward at 12 + 0.5 * 300.17 = 162.085;
     # 90 % repolarisation (-70 mV) at 12 + 0.9 * 300.17 = 282.153.
-    bm = compute_biomarkers(piecewise_ap(), T, min_amplitude=60.0)
+    bm = compute_biomarkers(piecewise_ap(), T, threshold=-20.0)
     assert bm.fires[0]
     np.testing.assert_allclose(bm.v_rest, [-80.0])
     np.testing.assert_allclose(bm.v_peak, [20.0])
@@ -40,7 +40,7 @@ def test_subthreshold_unrepolarised_double_and_nonfinite_traces():
     double = np.maximum(piecewise_ap(), piecewise_ap(t_on=400.0, t_peak=402.0, t_rest=480.0, v_peak=40.0))
     broken = piecewise_ap()
     broken[100] = np.nan
-    bm = compute_biomarkers(np.stack([sub, plateau, double, broken]), T, min_amplitude=60.0)
+    bm = compute_biomarkers(np.stack([sub, plateau, double, broken]), T, threshold=-20.0)
     np.testing.assert_array_equal(bm.fires, [False, True, True, False])
     np.testing.assert_allclose(bm.v_peak[0], -60.0, atol=0.1)
     assert np.isnan(bm.t_upstroke[0]) and np.isnan(bm.apd90[0])
@@ -52,11 +52,11 @@ def test_subthreshold_unrepolarised_double_and_nonfinite_traces():
 
 def test_compare_biomarkers_shift_and_confusion():
     true = compute_biomarkers(np.stack([piecewise_ap(), piecewise_ap(), piecewise_ap(v_peak=-60.0)]), T,
-                              min_amplitude=60.0)
+                              threshold=-20.0)
     # Prediction: the first AP 2 ms late (APDs unchanged), the second does not fire, the third fires.
     pred = compute_biomarkers(
         np.stack([piecewise_ap(t_on=12.03, t_peak=14.0, t_rest=314.17), piecewise_ap(v_peak=-60.0),
-                  piecewise_ap()]), T, min_amplitude=60.0)
+                  piecewise_ap()]), T, threshold=-20.0)
     c = compare_biomarkers(true, pred)
     assert (c["both_fire"], c["missed_fire"], c["false_fire"], c["neither_fires"]) == (1, 1, 1, 0)
     np.testing.assert_allclose(c["fire_agreement"], 1 / 3)
@@ -67,10 +67,7 @@ def test_compare_biomarkers_shift_and_confusion():
 
 
 def test_bad_inputs():
-    with pytest.raises(ValueError, match="min_amplitude"):
-        compute_biomarkers(piecewise_ap(), T, min_amplitude=0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        compute_biomarkers(piecewise_ap(), T, threshold=float("nan"))
     with pytest.raises(ValueError, match="expected v"):
-        compute_biomarkers(np.zeros((2, 5)), T, min_amplitude=1.0)
-    assert default_min_amplitude("ord-epi") == default_min_amplitude("ord")
-    with pytest.raises(ValueError, match="expected one of"):
-        default_min_amplitude("luo-rudy")
+        compute_biomarkers(np.zeros((2, 5)), T, threshold=1.0)

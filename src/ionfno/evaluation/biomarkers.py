@@ -6,11 +6,11 @@ linearly interpolated between the two samples that bracket it):
 * **Resting level** ``V_rest``: the first sample ``V(t_0)``. Every dataset starts from the
   model's fixed resting state, so this is the rest the cell leaves, and it is exact for
   stimuli whose onset is later than ``t_0`` too.
-* **Fires**: ``V`` rises to at least ``V_rest + min_amplitude``
-  (:data:`FIRING_AMPLITUDE` per model: FHN 0.5, HH 50 mV, ORd 60 mV; about half of each
-  model's action-potential amplitude, far above its sub-threshold responses).
-* **First action potential**: from the first upward crossing of the firing level to the
-  next downward crossing of it (or the end of the window).
+* **Fires**: ``V`` exceeds the model's firing threshold (an absolute level,
+  :func:`ionfno.data.biomarkers.firing_threshold`: FHN 0.5, HH 50 mV, ORd 0 mV) at some
+  sample: the same definition as the datasets' ``fires`` flag.
+* **First action potential**: from the first sample above the threshold to the next sample
+  at or below it (or the end of the window).
 * **Peak** ``V_peak``: the largest ``V`` of the first action potential (for a trace that
   does not fire: the largest ``V`` of the trace). **Amplitude** ``= V_peak - V_rest``.
 * **Upstroke time** ``t_up``: the last upward crossing, before the peak, of the 50 % level
@@ -33,33 +33,10 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "FIRING_AMPLITUDE",
     "Biomarkers",
-    "default_min_amplitude",
     "compute_biomarkers",
     "compare_biomarkers",
 ]
-
-#: Rise above rest that counts as an action potential, by model family (model units).
-FIRING_AMPLITUDE: dict[str, float] = {"fhn": 0.5, "hh": 50.0, "ord": 60.0}
-
-
-def default_min_amplitude(model: str) -> float:
-    """The firing amplitude for a registry model name (``"ord-epi"`` uses ``"ord"``'s).
-
-    Raises
-    ------
-    ValueError
-        If no family matches; the message lists the families.
-    """
-    family = model.split("-")[0]
-    if family not in FIRING_AMPLITUDE:
-        raise ValueError(
-            f"No firing amplitude for model {model!r}; expected one of {sorted(FIRING_AMPLITUDE)} "
-            "(or pass min_amplitude explicitly)"
-        )
-    return FIRING_AMPLITUDE[family]
-
 
 @dataclass
 class Biomarkers:
@@ -120,7 +97,7 @@ def _cross_time(t: np.ndarray, v: np.ndarray, i: np.ndarray, level: np.ndarray) 
     return t[i] + np.clip(frac, 0.0, 1.0) * (t[i + 1] - t[i])
 
 
-def compute_biomarkers(v: np.ndarray, t: np.ndarray, *, min_amplitude: float) -> Biomarkers:
+def compute_biomarkers(v: np.ndarray, t: np.ndarray, *, threshold: float) -> Biomarkers:
     """Biomarkers of membrane-potential traces (definitions in the module docstring).
 
     Parameters
@@ -129,8 +106,9 @@ def compute_biomarkers(v: np.ndarray, t: np.ndarray, *, min_amplitude: float) ->
         Membrane potential [model V unit] on the grid ``t``.
     t : ndarray, shape (N,)
         Strictly increasing times [model time unit].
-    min_amplitude : float
-        Rise above rest that counts as firing (see :data:`FIRING_AMPLITUDE`), > 0.
+    threshold : float
+        Firing level of V [model V unit]; a trace fires when some sample exceeds it
+        (:func:`ionfno.data.biomarkers.firing_threshold` gives each model's).
 
     Returns
     -------
@@ -143,8 +121,8 @@ def compute_biomarkers(v: np.ndarray, t: np.ndarray, *, min_amplitude: float) ->
         raise ValueError(f"expected v (batch, N) and t (N,), got {v.shape} and {t.shape}")
     if t.shape[0] < 3 or not np.all(np.diff(t) > 0):
         raise ValueError("t must be strictly increasing with at least 3 points")
-    if not (np.isfinite(min_amplitude) and min_amplitude > 0):
-        raise ValueError(f"min_amplitude must be a finite number > 0, got {min_amplitude}")
+    if not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
     B, N = v.shape
     rows = np.arange(B)
     nan = np.full(B, np.nan)
@@ -152,12 +130,12 @@ def compute_biomarkers(v: np.ndarray, t: np.ndarray, *, min_amplitude: float) ->
     bad = ~np.all(np.isfinite(v), axis=1)
     v = np.where(bad[:, None], 0.0, v)
     v_rest = v[:, 0]
-    fire_level = v_rest + min_amplitude
-    up_fire, fires = _first(_interval_mask(v, fire_level, up=True), np.zeros(B, dtype=int))
-    start = np.where(fires, up_fire + 1, 0)  # first sample at or above the firing level
-    down_fire, ended = _first(_interval_mask(v, fire_level, up=False), start)
-    stop = np.where(ended, down_fire + 1, N)  # exclusive end of the first AP
+    above = v > threshold  # (B, N)
+    fires = above.any(axis=1)
+    start = np.argmax(above, axis=1)  # first sample above the threshold (0 if none)
     idx = np.arange(N)[None, :]
+    after = ~above & (idx > start[:, None])
+    stop = np.where(after.any(axis=1), np.argmax(after, axis=1), N)  # exclusive end of the first AP
     in_ap = (idx >= start[:, None]) & (idx < stop[:, None])
     i_peak = np.where(fires, np.argmax(np.where(in_ap, v, -np.inf), axis=1), np.argmax(v, axis=1))
     v_peak = v[rows, i_peak]
