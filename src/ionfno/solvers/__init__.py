@@ -1,0 +1,13 @@
+"""Solvers: batched exponential integrators and a SciPy reference behind one ``simulate``.
+
+>>> from ionfno.solvers import simulate
+>>> from ionfno.stimulus import pulse
+>>> traj = simulate("hh", pulse([5.0, 1.0], 2.0), t_end=100.0, n_points=5040)
+>>> traj.states.shape, traj.status.tolist()
+((2, 4, 5040), [0, 0])
+"""
+
+from .base import Solver as Solver, Status as Status, Trajectory as Trajectory, state_floor as state_floor
+from .exponential import ExponentialSolver as ExponentialSolver, phi1 as phi1
+from .integrate import SOLVERS as SOLVERS, get_solver as get_solver, simulate as simulate
+from .reference import ReferenceSolver as ReferenceSolver
