@@ -1,0 +1,756 @@
+"""Generate a dataset: a mixture of pulses simulated in blocks, with workers, shards and resume.
+
+How a run proceeds (``ionfno generate`` calls :func:`generate_dataset`):
+
+1. The :class:`GenerateConfig` fixes everything that determines the data (model, mixture,
+   counts, seed, grid, solver settings, storage filters). Run settings that cannot change the
+   data (workers, block size) are not part of it.
+2. Samples are cut into blocks (contiguous sample ranges of one split). Each block is
+   simulated with the fast batched solver and written, compressed, to its own small HDF5
+   file in a work folder beside the target, ``.<name>.partial/``; a block file is renamed
+   into place only once complete, so the folder is a journal of finished blocks. Memory
+   stays at one block per worker.
+3. When every block is done, the blocks are assembled into ``<name>`` by copying the
+   compressed chunks as they are (no second compression) into a temporary file that is
+   renamed onto the target only when complete; then the work folder is removed.
+
+Why a folder of block files rather than progress flags inside one HDF5 file: HDF5 keeps
+metadata in memory and makes no promise about a file killed mid-write (a SIGKILL during a
+flush can leave the whole file unreadable, and with it every finished block). Here a kill
+at any moment loses at most the blocks in flight: finished block files are immutable and
+temporary ones are ignored and removed. The cost is up to twice the final size on disk
+while the blocks are assembled.
+
+Resume: run the same command again. The work folder holds ``manifest.json`` with the
+config; a different config (or shard) is refused with the differing keys named. A complete
+target is never replaced without ``overwrite``.
+
+Determinism: each sample's pulse is a pure function of ``(seed, split, index)``
+(:func:`ionfno.data.mixtures.sample_parameters`) and the fast solver treats each sample of
+a batch independently, so any block size, worker count, resume point or sharding gives the
+same arrays.
+
+Sharding: ``shard=(I, K)`` (0 <= I < K) takes, in every split with ``n`` samples, the
+contiguous slice ``[floor(I n / K), floor((I+1) n / K))``. Its output is a dataset file of
+that slice (with ``sample_index`` and a ``shard`` attribute); :func:`merge_shards` joins the
+K files into the file a single run would have written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .._io import atomic_path, check_writable
+from .biomarkers import fires as _fires
+from .mixtures import Mixture, load_mixture, sample_parameters
+from .storage import (
+    FORMAT_VERSION,
+    SAMPLE_FIELDS,
+    SPLITS,
+    DatasetError,
+    StorageOptions,
+    create_layout,
+    open_dataset,
+)
+
+__all__ = [
+    "SolverSettings",
+    "GenerateConfig",
+    "GenerateResult",
+    "make_config",
+    "config_diff",
+    "parse_shard",
+    "shard_range",
+    "simulate_block",
+    "generate_dataset",
+    "merge_shards",
+    "partial_dir",
+]
+
+_BLOCK_RE = re.compile(r"^(train|val|test)_(\d{7})_(\d{7})\.h5$")
+_MANIFEST = "manifest.json"
+# Target size of one block's float64 trajectories; sets the default block size.
+_BLOCK_BYTES = 32e6
+
+
+@dataclass(frozen=True)
+class SolverSettings:
+    """Integrator settings recorded in the file (resolved: no ``None`` tolerances).
+
+    Parameters
+    ----------
+    method : str
+        Registry name in :data:`ionfno.solvers.SOLVERS` (``"fast"`` by default).
+    rtol : float
+        Relative tolerance.
+    atol : list of float
+        Absolute tolerance per state (model units).
+    dt : float or None
+        Fixed or initial step [ms]; None lets the solver choose.
+    max_steps : int or None
+        Step limit per sample; None for the solver's default.
+    """
+
+    method: str = "fast"
+    rtol: float | None = None
+    atol: list[float] | float | None = None
+    dt: float | None = None
+    max_steps: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Everything that determines a dataset's contents (stored as JSON in the file).
+
+    Parameters
+    ----------
+    model : str
+        Registry name (``"fhn"``, ``"hh"``, ``"ord"``, ``"ord-epi"``, ``"ord-m"``).
+    mixture : Mixture
+        Stimulus mixture.
+    counts : dict of str to int
+        Samples per split.
+    seed : int
+        Dataset seed (>= 0).
+    t_end : float
+        Window [ms]; the grid is ``linspace(0, t_end, n_points)``.
+    n_points : int
+        Stored time points N.
+    solver : SolverSettings
+    storage : StorageOptions
+    initial_state : str
+        ``"default"``: the model's published initial state for every sample.
+    """
+
+    model: str
+    mixture: Mixture
+    counts: dict[str, int]
+    seed: int
+    t_end: float
+    n_points: int
+    solver: SolverSettings
+    storage: StorageOptions = field(default_factory=StorageOptions)
+    initial_state: str = "default"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "model": self.model,
+            "mixture": self.mixture.to_dict(),
+            "counts": {s: int(self.counts[s]) for s in SPLITS},
+            "composition": {s: self.mixture.composition(s, self.counts[s]) for s in SPLITS},
+            "seed": int(self.seed),
+            "t_end": float(self.t_end),
+            "n_points": int(self.n_points),
+            "solver": dataclasses.asdict(self.solver),
+            "storage": self.storage.to_dict(),
+            "initial_state": self.initial_state,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> GenerateConfig:
+        return cls(
+            model=d["model"],
+            mixture=load_mixture(d["mixture"]),
+            counts={s: int(d["counts"][s]) for s in SPLITS},
+            seed=int(d["seed"]),
+            t_end=float(d["t_end"]),
+            n_points=int(d["n_points"]),
+            solver=SolverSettings(**d["solver"]),
+            storage=StorageOptions(**d["storage"]),
+            initial_state=d.get("initial_state", "default"),
+        )
+
+    @property
+    def grid(self) -> np.ndarray:
+        """The stored time grid, shape ``(n_points,)``."""
+        return np.linspace(0.0, self.t_end, self.n_points)
+
+
+@dataclass
+class GenerateResult:
+    """What a run did."""
+
+    path: Path
+    n_samples: int  # samples in the output file
+    n_simulated: int  # samples simulated by this run (the rest were resumed)
+    n_failed: int  # samples with a non-zero solver status in the output
+    seconds: float  # wall time of this run
+
+
+def make_config(
+    model: str,
+    *,
+    mixture: str | os.PathLike | Mapping[str, Any] | Mixture | None = None,
+    n_train: int | None = None,
+    n_val: int | None = None,
+    n_test: int | None = None,
+    seed: int = 0,
+    t_end: float | None = None,
+    n_points: int | None = None,
+    method: str = "fast",
+    rtol: float | None = None,
+    atol: float | None = None,
+    dt: float | None = None,
+    max_steps: int | None = None,
+    storage: StorageOptions | None = None,
+) -> GenerateConfig:
+    """Build and validate a :class:`GenerateConfig`; defaults come from the mixture preset.
+
+    Parameters
+    ----------
+    model : str
+        Registry name.
+    mixture : preset name, JSON path, dict or Mixture, optional
+        Default: the preset of the model family (``ionfno/presets/mixtures/<family>.json``).
+    n_train, n_val, n_test : int, optional
+        Split sizes; parts are scaled by the largest-remainder rule (default: preset counts).
+    seed : int
+    t_end, n_points : optional
+        Grid; default the mixture's, then the model's.
+    method, rtol, atol, dt, max_steps
+        Solver settings; None tolerances are resolved to the solver's defaults and recorded.
+    storage : StorageOptions, optional
+
+    Raises
+    ------
+    ValueError
+        Unknown model/solver/mixture, or invalid numbers (each named).
+    """
+    from ..ionic import get_model
+    from ..solvers import SOLVERS
+
+    m = get_model(model)
+    if method not in SOLVERS:
+        raise ValueError(f"Unknown solver {method!r}; expected one of {sorted(SOLVERS)}")
+    if isinstance(mixture, Mixture):
+        mix = mixture
+    else:
+        mix = load_mixture(mixture if mixture is not None else model.split("-")[0])
+    mix.check_model(model)
+    if isinstance(seed, bool) or int(seed) != seed or seed < 0:
+        raise ValueError(f"seed must be a whole number >= 0, got {seed}")
+    t_end = float(t_end if t_end is not None else mix.t_end if mix.t_end is not None else m.t_end_default)
+    n_points = int(n_points if n_points is not None else mix.n_points if mix.n_points is not None
+                   else m.n_points_default)
+    if not (math.isfinite(t_end) and t_end > 0):
+        raise ValueError(f"t_end must be a finite number > 0, got {t_end}")
+    if n_points < 2:
+        raise ValueError(f"n_points must be >= 2, got {n_points}")
+    counts = {}
+    for split, n in zip(SPLITS, (n_train, n_val, n_test)):
+        if n is not None and (int(n) != n or n < 0):
+            raise ValueError(f"--n-{split} must be a whole number >= 0, got {n}")
+        counts[split] = mix.default_count(split) if n is None else int(n)
+        mix.composition(split, counts[split])  # fails early if a split cannot be scaled
+    if sum(counts.values()) == 0:
+        raise ValueError("The dataset would have no samples (all split sizes are 0)")
+    solver = SOLVERS[method]
+    d_rtol, d_atol = solver.default_tolerances(m)
+    r = float(d_rtol if rtol is None else rtol)
+    a = np.broadcast_to(np.asarray(d_atol if atol is None else atol, dtype=np.float64), (m.n_states,))
+    if not (r > 0 and np.all(a > 0)):
+        raise ValueError("rtol and atol must be > 0")
+    settings = SolverSettings(
+        method=method, rtol=r, atol=[float(x) for x in a], dt=None if dt is None else float(dt),
+        max_steps=None if max_steps is None else int(max_steps),
+    )
+    return GenerateConfig(
+        model=model, mixture=mix, counts=counts, seed=int(seed), t_end=t_end, n_points=n_points,
+        solver=settings, storage=storage or StorageOptions(),
+    )
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(d, Mapping):
+        out: dict[str, Any] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(d, list) and d and isinstance(d[0], Mapping):
+        out = {}
+        for i, v in enumerate(d):
+            out.update(_flatten(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: d}
+
+
+def config_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """Keys (dotted paths) whose values differ between two config dicts, with both values."""
+    fa, fb = _flatten(a), _flatten(b)
+    out = []
+    for k in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(k, "<absent>"), fb.get(k, "<absent>")
+        if va != vb:
+            sa, sb = (json.dumps(v)[:60] if not isinstance(v, str) else repr(v)[:60] for v in (va, vb))
+            out.append(f"{k}: {sa} -> {sb}")
+    return out
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """Parse ``"I/K"`` (0 <= I < K) into ``(I, K)``; None stays None."""
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not m:
+        raise ValueError(f"--shard must look like I/K with 0 <= I < K (e.g. 0/4), got {text!r}")
+    i, k = int(m.group(1)), int(m.group(2))
+    if k < 1 or i >= k:
+        raise ValueError(f"--shard {text}: need K >= 1 and 0 <= I <= K-1 (shards are numbered from 0)")
+    return i, k
+
+
+def shard_range(n: int, shard: tuple[int, int] | None) -> tuple[int, int]:
+    """Samples ``[lo, hi)`` of a split of ``n`` samples that belong to ``shard``."""
+    if shard is None:
+        return 0, n
+    i, k = shard
+    return (i * n) // k, ((i + 1) * n) // k
+
+
+def partial_dir(out: str | os.PathLike) -> Path:
+    """The work folder of an unfinished run writing ``out``."""
+    p = Path(out)
+    return p.parent / f".{p.name}.partial"
+
+
+def default_block_size(n_states: int, n_points: int) -> int:
+    """Samples per block: about 32 MB of float64 trajectories, between 8 and 256."""
+    return int(min(256, max(8, _BLOCK_BYTES // (8 * n_states * n_points))))
+
+
+# ------------------------------------------------------------------------------ one block
+_MODEL_CACHE: dict[str, Any] = {}
+
+
+def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
+    """Simulate samples ``[start, stop)`` of ``split``; float64 trajectories and metadata.
+
+    Returns
+    -------
+    dict
+        ``states`` (b, n_states, N) float64, ``i_app`` (b, N) float64, ``amplitude``,
+        ``duration``, ``onset`` (b,), ``part`` (b,) str, ``status`` (b,) int8, ``fires`` (b,)
+        bool (False for failed samples), ``index`` (b,) int64.
+    """
+    from ..ionic import get_model
+    from ..solvers import simulate
+    from ..stimulus import pulse
+
+    model = _MODEL_CACHE.get(config.model)
+    if model is None:
+        model = _MODEL_CACHE.setdefault(config.model, get_model(config.model))
+    p = sample_parameters(config.mixture, seed=config.seed, split=split, n=config.counts[split],
+                          t_end=config.t_end, indices=np.arange(start, stop))
+    stim = pulse(p["amplitude"], p["duration"], p["onset"])
+    s = config.solver
+    traj = simulate(model, stim, t_end=config.t_end, t_eval=config.grid, method=s.method,
+                    rtol=s.rtol, atol=None if s.atol is None else np.asarray(s.atol), dt=s.dt,
+                    max_steps=s.max_steps)
+    status = np.asarray(traj.status, dtype=np.int8)
+    V = traj.states[:, model.state_index("V"), :]
+    return {
+        "states": traj.states,
+        "i_app": traj.i_app,
+        "amplitude": p["amplitude"],
+        "duration": p["duration"],
+        "onset": p["onset"],
+        "part": p["part"],
+        "status": status,
+        "fires": _fires(config.model, V) & (status == 0),
+        "index": p["index"],
+    }
+
+
+def _write_block_file(path: Path, config: GenerateConfig, split: str, start: int, data: Mapping[str, Any]) -> None:
+    import h5py
+
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    b, S, N = data["states"].shape
+    kw = config.storage.h5_kwargs()
+    try:
+        with h5py.File(tmp, "w") as f:
+            f.create_dataset("states", data=data["states"].astype(np.float32), chunks=(1, S, N), **kw)
+            f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
+            for name, dt in SAMPLE_FIELDS.items():
+                v = np.asarray(data[name])
+                f.create_dataset(name, data=v.astype(object) if dt == "str" else v.astype(dt),
+                                 dtype=h5py.string_dtype() if dt == "str" else dt)
+            f.attrs["split"] = split
+            f.attrs["start"] = start
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+
+
+def _run_block(config_json: str, workdir: str, split: str, start: int, stop: int) -> tuple[str, int, int, int]:
+    """Worker entry point: simulate one block and write its file; returns (split, start, stop, n_failed)."""
+    config = _config_from_json(config_json)
+    data = simulate_block(config, split, start, stop)
+    _write_block_file(Path(workdir) / _block_name(split, start, stop), config, split, start, data)
+    return split, start, stop, int(np.count_nonzero(data["status"]))
+
+
+_CONFIG_CACHE: dict[str, GenerateConfig] = {}
+
+
+def _config_from_json(text: str) -> GenerateConfig:
+    c = _CONFIG_CACHE.get(text)
+    if c is None:
+        c = _CONFIG_CACHE.setdefault(text, GenerateConfig.from_dict(json.loads(text)))
+    return c
+
+
+def _block_name(split: str, start: int, stop: int) -> str:
+    return f"{split}_{start:07d}_{stop:07d}.h5"
+
+
+def _worker_init() -> None:
+    # Die with the parent: a killed `ionfno generate` must not leave workers simulating.
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+            if os.getppid() == 1:  # the parent died before prctl
+                os._exit(1)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+
+# ------------------------------------------------------------------------------ the run
+def _root_attrs(config: GenerateConfig) -> dict[str, Any]:
+    from .. import __version__
+    from ..ionic import get_model
+
+    m = get_model(config.model)
+    return {
+        "model": config.model,
+        "model_version": str(getattr(m, "version", "")),
+        "model_variant": str(getattr(m, "celltype", "")),
+        "state_names": list(m.state_names),
+        "state_units": list(m.state_units),
+        "time_unit": m.time_unit,
+        "current_unit": m.current_unit,
+        "config": config.to_json(),
+        "seed": int(config.seed),
+        "ionfno_version": __version__,
+        "mixture": config.mixture.name,
+        "counts": {s: int(config.counts[s]) for s in SPLITS},
+    }
+
+
+def _is_complete_dataset(path: Path) -> dict[str, Any] | None:
+    try:
+        with open_dataset(path) as f:
+            return json.loads(f.attrs["config"])
+    except (DatasetError, KeyError, json.JSONDecodeError):
+        return None
+
+
+def _scan_blocks(workdir: Path) -> dict[str, list[tuple[int, int]]]:
+    done: dict[str, list[tuple[int, int]]] = {s: [] for s in SPLITS}
+    for p in workdir.iterdir():
+        m = _BLOCK_RE.match(p.name)
+        if m:
+            done[m.group(1)].append((int(m.group(2)), int(m.group(3))))
+        elif ".tmp" in p.name:  # an unfinished block of a killed run
+            with contextlib.suppress(FileNotFoundError):
+                p.unlink()
+    for s in SPLITS:
+        done[s].sort()
+    return done
+
+
+def _missing(lo: int, hi: int, done: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    gaps, pos = [], lo
+    for a, b in done:
+        if a > pos:
+            gaps.append((pos, min(a, hi)))
+        pos = max(pos, b)
+    if pos < hi:
+        gaps.append((pos, hi))
+    return [(a, b) for a, b in gaps if b > a]
+
+
+def _open_workdir(workdir: Path, manifest: dict[str, Any], restart: bool) -> None:
+    mpath = workdir / _MANIFEST
+    if workdir.exists() and restart:
+        shutil.rmtree(workdir)
+    if workdir.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except (OSError, json.JSONDecodeError):
+            old = None
+        if old is None:  # killed before the manifest was written: nothing to keep
+            shutil.rmtree(workdir)
+        else:
+            diff = config_diff(old, manifest)
+            if diff:
+                raise ValueError(
+                    f"An unfinished run with a different configuration is in {str(workdir)!r}; "
+                    f"refusing to mix them. Differences (unfinished -> requested): {'; '.join(diff)}. "
+                    f"Rerun with the same settings to resume, or pass --restart to discard it."
+                )
+            return
+    workdir.mkdir()
+    with atomic_path(mpath) as tmp:
+        tmp.write_text(json.dumps(manifest, sort_keys=True, indent=1))
+
+
+def generate_dataset(
+    config: GenerateConfig,
+    out: str | os.PathLike,
+    *,
+    workers: int = 1,
+    batch_size: int | None = None,
+    shard: tuple[int, int] | None = None,
+    overwrite: bool = False,
+    restart: bool = False,
+    progress: bool = True,
+) -> GenerateResult:
+    """Simulate ``config`` and write the dataset file ``out`` (resuming an unfinished run).
+
+    Parameters
+    ----------
+    config : GenerateConfig
+    out : path-like
+        Target ``.h5`` file; it appears only when complete.
+    workers : int
+        Processes simulating blocks (each single-threaded); 1 runs in this process.
+    batch_size : int, optional
+        Samples per block (the solver's batch); default :func:`default_block_size`.
+        Does not change the data.
+    shard : (I, K), optional
+        Generate only slice ``I`` of ``K`` (see the module docstring).
+    overwrite : bool
+        Replace a complete existing ``out``.
+    restart : bool
+        Discard an unfinished run's blocks instead of resuming them.
+    progress : bool
+        Show a tqdm bar (samples/s, time left) on stderr.
+
+    Raises
+    ------
+    FileExistsError
+        ``out`` is a complete dataset and ``overwrite`` is False.
+    ValueError
+        An unfinished run with another config or shard exists (the differences are listed).
+    """
+    t0 = time.perf_counter()
+    out = check_writable(out)
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    n_cpu = os.cpu_count() or 1
+    if workers > n_cpu:
+        raise ValueError(f"--workers {workers} exceeds the {n_cpu} CPU cores of this machine")
+    from ..ionic import get_model
+
+    n_states = get_model(config.model).n_states
+    bs = default_block_size(n_states, config.n_points) if batch_size is None else int(batch_size)
+    if bs < 1:
+        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
+    workdir = partial_dir(out)
+    if out.exists() and not overwrite:
+        existing = _is_complete_dataset(out)
+        same = existing is not None and not config_diff(existing, config.to_dict())
+        raise FileExistsError(
+            f"{str(out)!r} already exists"
+            + (" (a complete dataset with this same configuration)" if same else "")
+            + "; pass --overwrite to replace it"
+        )
+    manifest = {"config": config.to_dict(), "shard": None if shard is None else f"{shard[0]}/{shard[1]}"}
+    _open_workdir(workdir, manifest, restart)
+
+    ranges = {s: shard_range(config.counts[s], shard) for s in SPLITS}
+    done = _scan_blocks(workdir)
+    tasks = []
+    for s in SPLITS:
+        for a, b in _missing(*ranges[s], done[s]):
+            tasks.extend((s, k, min(k + bs, b)) for k in range(a, b, bs))
+    n_mine = sum(hi - lo for lo, hi in ranges.values())
+    n_todo = sum(b - a for _, a, b in tasks)
+    config_json = config.to_json()
+    _execute(tasks, config_json, workdir, workers=workers, total=n_mine, initial=n_mine - n_todo,
+             progress=progress, desc=f"{config.model} {out.name}")
+    n_failed = _assemble(out, config, workdir, ranges, shard)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return GenerateResult(out, n_mine, n_todo, n_failed, time.perf_counter() - t0)
+
+
+def _execute(tasks: list[tuple[str, int, int]], config_json: str, workdir: Path, *, workers: int,
+             total: int, initial: int, progress: bool, desc: str) -> None:
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, unit="sample", desc=desc, disable=not progress,
+               dynamic_ncols=True, smoothing=0.1)
+    try:
+        if workers == 1 or len(tasks) <= 1:
+            for s, a, b in tasks:
+                _run_block(config_json, str(workdir), s, a, b)
+                bar.update(b - a)
+            return
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        # Workers are single-threaded: W workers use W cores. Inherited by spawned children.
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+            os.environ.setdefault(var, "1")
+        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                    initializer=_worker_init) as pool:
+            futures = [pool.submit(_run_block, config_json, str(workdir), s, a, b) for s, a, b in tasks]
+            try:
+                for fut in cf.as_completed(futures):
+                    _, a, b, _ = fut.result()
+                    bar.update(b - a)
+            except BaseException:
+                for fut in futures:
+                    fut.cancel()
+                raise
+    finally:
+        bar.close()
+
+
+def _copy_rows(src: Any, dst: Any, src_rows: Iterable[int], dst_rows: Iterable[int]) -> None:
+    """Copy whole chunks (one sample each) without decompressing them."""
+    tail = (0,) * (len(src.shape) - 1)
+    for r, q in zip(src_rows, dst_rows):
+        mask, data = src.id.read_direct_chunk((int(r), *tail))
+        dst.id.write_direct_chunk((int(q), *tail), data, mask)
+
+
+def _assemble(out: Path, config: GenerateConfig, workdir: Path, ranges: Mapping[str, tuple[int, int]],
+              shard: tuple[int, int] | None) -> int:
+    import h5py
+
+    done = _scan_blocks(workdir)
+    sizes = {s: hi - lo for s, (lo, hi) in ranges.items()}
+    n_failed = 0
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        attrs = _root_attrs(config)
+        if shard is not None:
+            attrs["shard"] = f"{shard[0]}/{shard[1]}"
+        create_layout(f, t=config.grid, n_states=len(attrs["state_names"]), counts=sizes, attrs=attrs,
+                      storage=config.storage, sample_index=shard is not None)
+        for s in SPLITS:
+            lo, hi = ranges[s]
+            blocks = [(a, b) for a, b in done[s] if lo <= a and b <= hi]
+            if _missing(lo, hi, blocks) or sum(b - a for a, b in blocks) != hi - lo:
+                raise RuntimeError(f"Blocks of split {s!r} do not tile [{lo}, {hi}) in {workdir}: {blocks}")
+            fields = {name: [] for name in SAMPLE_FIELDS}
+            for a, b in blocks:
+                with h5py.File(workdir / _block_name(s, a, b), "r") as bf:
+                    rows = range(b - a)
+                    _copy_rows(bf["states"], f[s]["states"], rows, range(a - lo, b - lo))
+                    _copy_rows(bf["i_app"], f[s]["i_app"], rows, range(a - lo, b - lo))
+                    for name in SAMPLE_FIELDS:
+                        ds = bf[name]
+                        fields[name].append(ds.asstr()[()] if name == "part" else ds[()])
+            for name, parts in fields.items():
+                if parts:
+                    v = np.concatenate(parts)
+                    f[s][name][...] = v.astype(object) if name == "part" else v
+            n_failed += int(np.count_nonzero(f[s]["status"][()]))
+            if shard is not None:
+                f[s]["sample_index"][...] = np.arange(lo, hi)
+    return n_failed
+
+
+# ------------------------------------------------------------------------------ merge
+def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Join the K shard files of one configuration into the single-run dataset file.
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Every shard file ``0/K .. K-1/K`` exactly once, in any order.
+    out : path-like
+        Output file (written atomically).
+    overwrite : bool
+        Replace an existing ``out``.
+
+    Raises
+    ------
+    ValueError
+        Files that are not shards, different configurations, missing/duplicated shards
+        (all named).
+    """
+    import h5py
+
+    out = check_writable(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"{str(out)!r} already exists; pass --overwrite to replace it")
+    if not paths:
+        raise ValueError("merge needs at least one shard file")
+    shards: dict[int, Path] = {}
+    ref_cfg, ref_k, ref_attrs = None, None, None
+    for p in map(Path, paths):
+        if p.resolve() == out.resolve():
+            raise ValueError(f"The output {str(out)!r} is also an input")
+        with open_dataset(p) as f:
+            attrs = {k: f.attrs[k] for k in f.attrs}
+        if "shard" not in attrs:
+            raise ValueError(f"{str(p)!r} is not a shard file (no 'shard' attribute)")
+        i, k = parse_shard(str(attrs["shard"]))  # type: ignore[misc]
+        if ref_cfg is None:
+            ref_cfg, ref_k, ref_attrs = attrs["config"], k, attrs
+        else:
+            if attrs["config"] != ref_cfg:
+                diff = config_diff(json.loads(ref_cfg), json.loads(attrs["config"]))
+                raise ValueError(f"{str(p)!r} was generated with another configuration: {'; '.join(diff)}")
+            if k != ref_k:
+                raise ValueError(f"{str(p)!r} is shard {i}/{k} but others are out of {ref_k}")
+        if i in shards:
+            raise ValueError(f"Shard {i}/{k} given twice: {str(shards[i])!r} and {str(p)!r}")
+        shards[i] = p
+    missing = sorted(set(range(ref_k)) - set(shards))  # type: ignore[arg-type]
+    if missing:
+        raise ValueError(f"Missing shard(s) {[f'{i}/{ref_k}' for i in missing]}")
+    config = GenerateConfig.from_dict(json.loads(ref_cfg))  # type: ignore[arg-type]
+    attrs = {k: v for k, v in ref_attrs.items() if k != "shard"}  # type: ignore[union-attr]
+    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        create_layout(f, t=config.grid, n_states=len(json.loads(attrs["state_names"])), counts=config.counts,
+                      attrs=attrs, storage=config.storage)
+        for s in SPLITS:
+            fields: dict[str, list] = {name: [] for name in SAMPLE_FIELDS}
+            covered = np.zeros(config.counts[s], dtype=bool)
+            for i in range(ref_k):  # type: ignore[arg-type]
+                with h5py.File(shards[i], "r") as sf:
+                    g = sf[s]
+                    idx = g["sample_index"][()]
+                    lo, hi = shard_range(config.counts[s], (i, ref_k))  # type: ignore[arg-type]
+                    if not np.array_equal(idx, np.arange(lo, hi)):
+                        raise ValueError(f"{str(shards[i])!r}: split {s!r} does not hold samples [{lo}, {hi})")
+                    covered[idx] = True
+                    _copy_rows(g["states"], f[s]["states"], range(idx.size), idx)
+                    _copy_rows(g["i_app"], f[s]["i_app"], range(idx.size), idx)
+                    for name in SAMPLE_FIELDS:
+                        fields[name].append(g[name].asstr()[()] if name == "part" else g[name][()])
+            if not covered.all():
+                raise ValueError(f"Split {s!r}: samples {np.flatnonzero(~covered)[:10].tolist()}... not covered")
+            for name, parts in fields.items():
+                v = np.concatenate(parts)
+                if v.size:
+                    f[s][name][...] = v.astype(object) if name == "part" else v
+    return out
