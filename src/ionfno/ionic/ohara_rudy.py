@@ -756,12 +756,12 @@ class OHaraRudy(IonicModel):
         # 4 vffrt/(exp(2 vfrt) - 1) = 2 F r2, vffrt/(exp(vfrt) - 1) = F r1.
         vfrt = c.frt * v
         em1 = np.expm1(vfrt)
-        zero = em1 == 0.0
-        if zero.any():
-            vfrt = np.where(zero, 1.0, vfrt)
-            em1 = np.where(zero, 1.0, em1)
-        r1 = vfrt / em1
         e1 = em1 + 1.0
+        zero = em1 == 0.0  # only at V == 0 exactly: expm1 is exact for tiny arguments
+        if zero.any():
+            r1 = np.divide(vfrt, em1, out=np.ones_like(vfrt), where=~zero)
+        else:
+            r1 = vfrt / em1
         e2 = e1 * e1
         r2 = 2.0 * r1 / (e1 + 1.0)
         ghk2 = (2.0 * p.F) * r2
