@@ -72,7 +72,8 @@ class PointwiseNormalizer(nn.Module):
         super().__init__()
         if mean.shape != std.shape or mean.ndim != 2:
             raise ValueError(
-                f"mean and std must both have shape (n_channels, n_time), got {tuple(mean.shape)} and {tuple(std.shape)}"
+                f"mean and std must both have shape (n_channels, n_time), "
+                f"got {tuple(mean.shape)} and {tuple(std.shape)}"
             )
         self.register_buffer("mean", mean.detach().clone())
         self.register_buffer("std", std.detach().clone())
@@ -164,7 +165,8 @@ class ChannelNormalizer(nn.Module):
         super().__init__()
         if mean.shape != std.shape or mean.ndim != 1:
             raise ValueError(
-                f"mean and std must both have shape (n_channels,), got {tuple(mean.shape)} and {tuple(std.shape)}"
+                f"mean and std must both have shape (n_channels,), "
+                f"got {tuple(mean.shape)} and {tuple(std.shape)}"
             )
         if log_mask is None:
             log_mask = torch.zeros(mean.shape, dtype=torch.bool)

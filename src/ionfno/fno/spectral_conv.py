@@ -47,7 +47,9 @@ def check_n_modes(n_modes: int, n_time: int) -> None:
         )
 
 
-def dft_bases(n_time: int, n_modes: int, device: torch.device | str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+def dft_bases(
+    n_time: int, n_modes: int, device: torch.device | str, dtype: torch.dtype
+) -> tuple[Tensor, Tensor]:
     """Truncated real DFT bases, cached per ``(n_time, n_modes, device, dtype)``.
 
     Parameters
@@ -94,7 +96,10 @@ def dft_bases(n_time: int, n_modes: int, device: torch.device | str, dtype: torc
     if n_time % 2 == 0 and n_modes == n_time // 2 + 1:
         c[-1] = 1.0
     inverse = torch.cat([(c * cos).T, -(c * sin).T], dim=0) / n_time  # (2K, N)
-    bases = (forward.to(device=device, dtype=dtype).contiguous(), inverse.to(device=device, dtype=dtype).contiguous())
+    bases = (
+        forward.to(device=device, dtype=dtype).contiguous(),
+        inverse.to(device=device, dtype=dtype).contiguous(),
+    )
     if len(_BASIS_CACHE) >= _BASIS_CACHE_SIZE:
         _BASIS_CACHE.pop(next(iter(_BASIS_CACHE)))
     _BASIS_CACHE[key] = bases
@@ -153,11 +158,19 @@ class SpectralConv1d(nn.Module):
     for Parametric Partial Differential Equations", ICLR 2021. arXiv:2010.08895.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, n_modes: int, implementation: Implementation = "auto"):
+    def __init__(
+        self, in_channels: int, out_channels: int, n_modes: int, implementation: Implementation = "auto"
+    ):
         super().__init__()
         if implementation not in IMPLEMENTATIONS:
-            raise ValueError(f"Unknown spectral implementation {implementation!r}; expected one of {list(IMPLEMENTATIONS)}")
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels), ("n_modes", n_modes)):
+            raise ValueError(
+                f"Unknown spectral implementation {implementation!r}; expected one of {list(IMPLEMENTATIONS)}"
+            )
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("n_modes", n_modes),
+        ):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
         self.in_channels = in_channels

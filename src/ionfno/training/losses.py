@@ -88,12 +88,16 @@ def relative_lp(
     return _reduce(num / den, reduction)
 
 
-def relative_l2(pred: Tensor, true: Tensor, *, reduction: Reduction = "mean", eps: float = DEFAULT_EPS) -> Tensor:
+def relative_l2(
+    pred: Tensor, true: Tensor, *, reduction: Reduction = "mean", eps: float = DEFAULT_EPS
+) -> Tensor:
     """:func:`relative_lp` with ``p = 2`` (the study's loss and metric)."""
     return relative_lp(pred, true, 2, reduction=reduction, eps=eps)
 
 
-def relative_l1(pred: Tensor, true: Tensor, *, reduction: Reduction = "mean", eps: float = DEFAULT_EPS) -> Tensor:
+def relative_l1(
+    pred: Tensor, true: Tensor, *, reduction: Reduction = "mean", eps: float = DEFAULT_EPS
+) -> Tensor:
     """:func:`relative_lp` with ``p = 1``."""
     return relative_lp(pred, true, 1, reduction=reduction, eps=eps)
 

@@ -1,0 +1,143 @@
+"""Training-step time of ionfno's FNO1d against neuraloperator's FNO of the same architecture.
+
+One step = zero_grad + forward + relative L2 loss + backward + AdamW step, batch 32, 1260 time
+points, the reference study's default architecture (width 64, 4 Fourier layers, 16 modes,
+lifting/projection 128, Classic block, GELU), with 2 (FHN) and 41 (ORd) output variables.
+The models are timed in interleaved rounds inside one process, so background load hits all of
+them alike; the reported figure is the median over rounds of the per-round time, and the ratio
+is neuraloperator / ours (> 1: ours is faster).
+
+neuraloperator is not a dependency of ionfno. Install it outside the project's environment,
+for example::
+
+    pip install --no-deps --target /tmp/nop_site neuraloperator==2.0.0 tensorly tensorly-torch \\
+        opt-einsum requests urllib3 idna certifi
+    PYTHONPATH=/tmp/nop_site python benchmarks/bench_fno_step.py
+
+Without it the script times ionfno's variants only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import statistics
+import time
+import warnings
+
+
+def train_step(model, x, y, opt) -> None:
+    """One optimisation step: forward, relative L2 loss, backward, AdamW update."""
+    from ionfno.training.losses import relative_lp
+
+    opt.zero_grad(set_to_none=True)
+    loss = relative_lp(model(x), y)
+    loss.backward()
+    opt.step()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--n-time", type=int, default=1260)
+    parser.add_argument("--out-channels", type=int, nargs="+", default=[2, 41])
+    parser.add_argument("--rounds", type=int, default=10, help="timed rounds (after 2 warm-up rounds)")
+    parser.add_argument("--hidden-channels", type=int, default=64)
+    parser.add_argument("--n-modes", type=int, default=16)
+    parser.add_argument("--n-layers", type=int, default=4)
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    import torch
+    import torch.nn.functional as F
+
+    from ionfno.fno import FNO1d
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from neuralop.models import FNO as NeuralopFNO
+    except ImportError:
+        NeuralopFNO = None
+        print("neuraloperator not importable: timing ionfno only (see the module docstring)")
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    print(
+        f"torch {torch.__version__}, {args.threads} threads, device {device}, batch {args.batch}, "
+        f"n_time {args.n_time}, width {args.hidden_channels}, {args.n_layers} layers, {args.n_modes} modes"
+    )
+    for out_channels in args.out_channels:
+        torch.manual_seed(0)
+        arch = dict(
+            in_channels=2,
+            out_channels=out_channels,
+            hidden_channels=args.hidden_channels,
+            n_layers=args.n_layers,
+        )
+        models = {
+            f"ionfno[{spec}]": FNO1d(
+                n_modes=args.n_modes, lifting_channels=128, projection_channels=128, spectral=spec, **arch
+            )
+            for spec in ("auto", "dft", "fft")
+        }
+        if NeuralopFNO is not None:
+            # neuraloperator keeps n // 2 + 1 modes of the last (real-FFT) dimension.
+            models["neuraloperator"] = NeuralopFNO(
+                n_modes=(2 * (args.n_modes - 1),),
+                lifting_channel_ratio=128 / args.hidden_channels,
+                projection_channel_ratio=128 / args.hidden_channels,
+                positional_embedding=None,
+                use_channel_mlp=False,
+                fno_skip="linear",
+                non_linearity=F.gelu,
+                **arch,
+            )
+        x = torch.randn(args.batch, 2, args.n_time, device=device)
+        y = torch.randn(args.batch, out_channels, args.n_time, device=device)
+
+        steps = {}
+        for name, model in models.items():
+            model.to(device)
+            steps[name] = functools.partial(
+                train_step, model, x, y, torch.optim.AdamW(model.parameters(), lr=1e-3)
+            )
+        n_params = {
+            name: sum(p.numel() * (2 if p.is_complex() else 1) for p in m.parameters())
+            for name, m in models.items()
+        }
+        times: dict[str, list[float]] = {name: [] for name in models}
+        for r in range(args.rounds + 2):
+            for name, step in steps.items():
+                sync()
+                t0 = time.perf_counter()
+                step()
+                sync()
+                if r >= 2:
+                    times[name].append(time.perf_counter() - t0)
+        print(f"\nout_channels = {out_channels}")
+        med = {name: statistics.median(ts) for name, ts in times.items()}
+        for name in models:
+            print(
+                f"  {name:<16} {1e3 * med[name]:8.1f} ms/step (min {1e3 * min(times[name]):7.1f})  "
+                f"{n_params[name]:>9,d} params"
+            )
+        if "neuraloperator" in med:
+            for name in med:
+                if name.startswith("ionfno"):
+                    ratios = [a / b for a, b in zip(times["neuraloperator"], times[name], strict=True)]
+                    print(
+                        f"  ratio neuraloperator / {name}: {med['neuraloperator'] / med[name]:.2f} "
+                        f"(median of per-round ratios {statistics.median(ratios):.2f})"
+                    )
+
+
+if __name__ == "__main__":
+    main()
