@@ -121,7 +121,8 @@ def test_default_state_is_the_published_one_and_matlab_start_is_offered(endo):
 
 def test_registry_names_and_celltype_validation():
     assert [get_model(n).celltype for n in ("ord", "ord-epi", "ord-m")] == ["endo", "epi", "m"]
-    with pytest.raises(ValueError, match=r"Unknown ORd celltype 'mid'; expected one of \['endo', 'epi', 'm'\]"):
+    msg = r"Unknown ORd celltype 'mid'; expected one of \['endo', 'epi', 'm'\]"
+    with pytest.raises(ValueError, match=msg):
         OHaraRudy("mid")
     with pytest.raises(ValueError, match="Unknown parameter"):
         get_model("ord").default_params(GNA=1.0)
@@ -213,7 +214,8 @@ def test_charge_is_conserved_and_the_stimulus_is_carried_by_potassium(endo, beat
         dy = endo.rhs(0.0, ys, p, i_app)
         cai, cass, cajsr = ys[:, 5], ys[:, 6], ys[:, 8]
         # d(total Ca)/d(free Ca) = 1 / buffer factor
-        dtot_i = 1 + p.cmdnmax * p.kmcmdn / (p.kmcmdn + cai) ** 2 + p.trpnmax * p.kmtrpn / (p.kmtrpn + cai) ** 2
+        dtot_i = 1 + p.cmdnmax * p.kmcmdn / (p.kmcmdn + cai) ** 2
+        dtot_i += p.trpnmax * p.kmtrpn / (p.kmtrpn + cai) ** 2
         dtot_ss = 1 + p.BSRmax * p.KmBSR / (p.KmBSR + cass) ** 2 + p.BSLmax * p.KmBSL / (p.KmBSL + cass) ** 2
         dtot_jsr = 1 + p.csqnmax * p.kmcsqn / (p.kmcsqn + cajsr) ** 2
         dq = (
