@@ -1,0 +1,182 @@
+"""Export a trained surrogate as one self-contained network: TorchScript (core) or ONNX (extra).
+
+The exported network is the whole surrogate, not only the FNO: it takes the applied current
+sampled on the training grid and returns every state in physical units,
+
+    i_app (batch, N) float32  ->  states (batch, n_states, N) float32,
+
+with the input and output normalisers and the grid channel ``t / T`` built in, so that a C++
+(libtorch) or ONNX Runtime user needs nothing from ionfno. ``N`` is the run's training grid
+(the point-wise normaliser and any cached transform matrices are tied to it); the batch size
+is free.
+
+A small JSON file next to the export (``<file>.json``) records the model, state names and
+units, the grid and the run it came from.
+
+ONNX needs the optional extra ``export`` (``pip install ionfno[export]``: the ``onnx``
+package; ``onnxruntime`` to run the file). ``torch.fft`` operations are exported with the
+TorchScript-based exporter at opset 17 or later (the ONNX DFT operator).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["SurrogateNetwork", "build_network", "export_torchscript", "export_onnx", "EXPORT_FORMATS"]
+
+EXPORT_FORMATS = ("torchscript", "onnx")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def build_network(run: str | os.PathLike, which: str = "best") -> tuple[Any, dict[str, Any]]:
+    """The surrogate of a run folder (or a checkpoint file) as one ``nn.Module``, in eval mode.
+
+    Parameters
+    ----------
+    run : path-like
+        Run folder (``best.pt``/``last.pt``) or a checkpoint file.
+    which : {"best", "last"}
+        Checkpoint of a run folder.
+
+    Returns
+    -------
+    network : SurrogateNetwork
+        ``forward(i_app (B, N)) -> (B, n_states, N)``, physical units, float32.
+    meta : dict
+        Model name, state names and units, the grid, the source checkpoint.
+    """
+    from ..training.checkpoint import load_checkpoint
+    from ..training.config import config_from_dict
+    from ..training.loop import build_model, normalizer_from_state
+
+    p = Path(run)
+    if p.is_dir():
+        if which not in ("best", "last"):
+            raise ValueError(f"which must be 'best' or 'last', got {which!r}")
+        p = p / f"{which}.pt"
+    if not p.exists():
+        raise FileNotFoundError(f"No checkpoint at {str(p)!r}")
+    ck = load_checkpoint(p, map_location="cpu")
+    info = ck["data_info"]
+    cfg = config_from_dict(ck["config"], source=str(p))
+    kind = ck["normalizers"]["kind"]
+    model = build_model(cfg, int(info["in_channels"]), len(info["state_names"]))
+    model.load_state_dict(ck["model"])
+    stored = np.linspace(0.0, float(info["t_end"]), int(info["n_points_stored"]))
+    t = stored[:: int(info["subsample"])]
+    net = SurrogateNetwork(model, normalizer_from_state(kind, ck["normalizers"]["input"]),
+                           normalizer_from_state(kind, ck["normalizers"]["output"]), t / float(info["t_end"]))
+    net.eval()
+    meta = {
+        "format": "ionfno-export", "format_version": 1,
+        "model": info["model"], "state_names": list(info["state_names"]),
+        "state_units": list(info["state_units"]), "time_unit": info.get("time_unit", "ms"),
+        "current_unit": info.get("current_unit", ""), "t_end": float(info["t_end"]), "n_points": int(t.shape[0]),
+        "t": t.tolist(), "input": "i_app (batch, n_points) float32, applied current on t",
+        "output": "states (batch, n_states, n_points) float32, model units", "checkpoint": str(p.resolve()),
+        "epoch": int(ck["epoch"]), "normalization": kind,
+    }
+    return net, meta
+
+
+def _network_class():
+    torch = _torch()
+
+    class _SurrogateNetwork(torch.nn.Module):
+        """Normalise the current, add the grid channel, run the FNO, de-normalise the states."""
+
+        def __init__(self, fno, in_norm, out_norm, grid):
+            super().__init__()
+            self.fno = fno
+            self.in_norm = in_norm
+            self.out_norm = out_norm
+            self.register_buffer("grid", torch.as_tensor(np.asarray(grid), dtype=torch.float32))
+
+        def forward(self, i_app):
+            z = self.in_norm.encode(i_app[:, None, :])[:, 0, :]  # (B, N)
+            x = torch.stack([z, self.grid.expand_as(z)], dim=1)  # (B, 2, N)
+            return self.out_norm.decode(self.fno(x))  # (B, S, N)
+
+    return _SurrogateNetwork
+
+
+def SurrogateNetwork(fno: Any, in_norm: Any, out_norm: Any, grid: np.ndarray) -> Any:  # noqa: N802
+    """Build the exportable module (a class made on first use, so that importing is torch-free)."""
+    return _network_class()(fno, in_norm, out_norm, grid)
+
+
+def _write_meta(path: Path, meta: dict[str, Any]) -> Path:
+    from .._io import write_json_atomic
+
+    mp = path.with_name(path.name + ".json")
+    write_json_atomic(mp, meta)
+    return mp
+
+
+def export_torchscript(run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best") -> Path:
+    """Trace the surrogate to a TorchScript file (``torch.jit.load`` it anywhere, no ionfno needed).
+
+    Returns
+    -------
+    Path
+        ``out``; ``out.json`` holds the metadata.
+    """
+    from .._io import atomic_path
+
+    torch = _torch()
+    net, meta = build_network(run, which)
+    example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
+    with torch.no_grad(), warnings.catch_warnings():
+        # The tracer warns about Python branches on n_time; the export is for one grid (n_time is
+        # fixed by design), and the batch size, which does vary, enters no branch.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        traced = torch.jit.trace(net, example, check_trace=False)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        torch.jit.save(traced, str(tmp))
+    _write_meta(out, meta | {"exporter": f"torch.jit.trace (torch {torch.__version__})"})
+    return out
+
+
+def export_onnx(run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best", opset: int = 17) -> Path:
+    """Export the surrogate to ONNX with a dynamic batch axis (needs the ``onnx`` package).
+
+    Raises
+    ------
+    ImportError
+        ``onnx`` is not installed (``pip install ionfno[export]``).
+    """
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ImportError("ONNX export needs the 'onnx' package: pip install 'ionfno[export]'") from None
+    from .._io import atomic_path
+
+    torch = _torch()
+    net, meta = build_network(run, which)
+    example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
+    out = Path(out)
+    with atomic_path(out, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # see export_torchscript
+        torch.onnx.export(net, (example,), str(tmp), input_names=["i_app"], output_names=["states"],
+                          dynamic_axes={"i_app": {0: "batch"}, "states": {0: "batch"}}, opset_version=opset,
+                          dynamo=False)
+    _write_meta(out, meta | {"exporter": f"torch.onnx.export (torch {torch.__version__}), opset {opset}"})
+    return out
+
+
+def load_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata written next to an export."""
+    p = Path(path)
+    return json.loads(p.with_name(p.name + ".json").read_text())

@@ -1,0 +1,642 @@
+"""Evaluate a trained run on a dataset: metrics, biomarkers, speed, out-of-distribution, report.
+
+:func:`evaluate_run` is what ``ionfno evaluate RUN_DIR --data DATA --out REPORT_DIR`` calls:
+
+1. load the surrogate (:class:`ionfno.surrogate.Surrogate`) and the evaluated split, on the
+   surrogate's grid (every ``subsample``-th stored point);
+2. compute the training split's point-wise mean and std on that grid (the study's
+   normaliser, recomputed from the data so that the metric means the same thing whatever
+   normaliser the run trained with);
+3. every metric per variable and dataset part (:mod:`~ionfno.evaluation.metrics`) and the
+   membrane-potential biomarkers (:mod:`~ionfno.evaluation.biomarkers`);
+4. speed: the surrogate, the fast solver and the SciPy reference on the same stimuli;
+5. out-of-distribution stimuli the study never tested (:func:`ood_protocols`), truth from
+   the solver the dataset was generated with;
+6. figures and the report folder (:mod:`~ionfno.evaluation.report`).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import os
+import platform
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .biomarkers import Biomarkers, compare_biomarkers, compute_biomarkers
+from .metrics import ErrorTable, compute_errors
+
+__all__ = [
+    "EvaluateOptions",
+    "evaluate_run",
+    "training_statistics",
+    "measure_speed",
+    "ood_protocols",
+    "read_history",
+    "read_tuning_trials",
+    "BIOMARKER_DEFINITIONS",
+]
+
+BIOMARKER_DEFINITIONS = (
+    "Biomarkers of the first action potential of V: rest = V(0); fires = V exceeds the model's firing "
+    "threshold (the datasets' definition); peak = max V of the first AP; upstroke time = upward crossing of "
+    "rest + 50 % of the amplitude (linear interpolation); APD50/APD90 = from the upstroke time to the downward "
+    "crossing of rest + 50 % / 10 % of the amplitude. Errors over the samples where both the solver and the "
+    "FNO fire."
+)
+
+
+@dataclass
+class EvaluateOptions:
+    """Settings of one evaluation (none of them changes the surrogate or the data)."""
+
+    # Checkpoint of the run: "best" (best validation) or "last" (the study kept the last epoch).
+    which: str = "best"
+    # Dataset split evaluated.
+    split: str = "test"
+    # Worst samples listed in the report.
+    n_worst: int = 10
+    # Speed: samples predicted by the surrogate and solved by the fast solver; the SciPy
+    # reference solves the first `reference_samples` of them (it is slow). 0 skips a method.
+    speed_samples: int = 64
+    reference_samples: int = 4
+    # Surrogate timing: best of this many repeats (after one warm-up call).
+    speed_repeats: int = 3
+    # torch intra-op threads during the evaluation (recorded in the report).
+    threads: int = 1
+    # Out-of-distribution checks: samples per kind of stimulus (0 skips them).
+    ood_per_kind: int = 3
+    # Solver for the out-of-distribution truth (None: the dataset's generation method).
+    truth_method: str | None = None
+    # Seed of the out-of-distribution stimuli.
+    seed: int = 0
+    # Resolution of the embedded figures.
+    dpi: int = 80
+    # Extra runs whose loss curves are overlaid (label -> run folder), e.g. constrained and
+    # unconstrained; this run is always drawn as `run_label`.
+    compare_runs: dict[str, str] = field(default_factory=dict)
+    # Tuning folders (label -> folder) whose trial history is plotted.
+    tuning_dirs: dict[str, str] = field(default_factory=dict)
+    # Name of this run in tables and legends ("constrained", "unconstrained", "default", ...).
+    run_label: str = "this run"
+    # Page title (default from the model and run).
+    title: str = ""
+    # Show progress bars of the solvers.
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.which not in ("best", "last"):
+            raise ValueError(f"which must be 'best' or 'last', got {self.which!r}")
+        if self.split not in ("train", "val", "test"):
+            raise ValueError(f"split must be one of ['train', 'val', 'test'], got {self.split!r}")
+        for name in ("n_worst", "speed_samples", "reference_samples", "ood_per_kind"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("speed_repeats", "threads", "dpi"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+# ---------------------------------------------------------------------------- data
+def training_statistics(
+    data_path: str | os.PathLike,
+    *,
+    subsample: int = 1,
+    n_train: int | None = None,
+    only_ok: bool = True,
+    block: int = 256,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point-wise mean and unbiased std of every state over the training split (float64).
+
+    Streams the split in blocks (ORd's training split does not fit in memory twice).
+
+    Parameters
+    ----------
+    data_path : path-like
+        Dataset file.
+    subsample : int
+        Keep every ``subsample``-th stored time point (the run's ``data.subsample``).
+    n_train : int, optional
+        Use the first ``n_train`` stored samples (the run's ``data.n_train``), as training does.
+    only_ok : bool
+        Skip failed samples, as training does.
+
+    Returns
+    -------
+    mean, std : ndarray, shape (n_states, N_sub)
+    """
+    from ..data.storage import read_split, split_sizes
+
+    n = split_sizes(data_path)["train"]
+    if n_train is not None:
+        n = min(n, int(n_train))
+    s1 = s2 = None
+    count = 0
+    for start in range(0, n, block):
+        arr = read_split(data_path, "train", dtype=np.float64, only_ok=only_ok,
+                         indices=np.arange(start, min(n, start + block)))["states"][:, :, ::subsample]
+        if s1 is None:
+            s1 = np.zeros(arr.shape[1:])
+            s2 = np.zeros(arr.shape[1:])
+        # Shifted sums (shift = first sample) keep the variance accurate for large means (ORd K_i).
+        if count == 0 and arr.shape[0]:
+            shift = arr[0].copy()
+        if arr.shape[0]:
+            d = arr - shift
+            s1 += d.sum(axis=0)
+            s2 += (d**2).sum(axis=0)
+            count += arr.shape[0]
+    if count < 2 or s1 is None:
+        raise ValueError(f"The training split of {str(data_path)!r} has {count} usable samples; need >= 2")
+    mean_d = s1 / count
+    var = np.maximum(s2 - count * mean_d**2, 0.0) / (count - 1)
+    return mean_d + shift, np.sqrt(var)
+
+
+def _read_eval_split(data_path: Path, split: str, subsample: int) -> dict[str, Any]:
+    from ..data.storage import read_split
+
+    arrays = read_split(data_path, split, dtype=np.float64, only_ok=True)
+    if arrays["states"].shape[0] == 0:
+        raise ValueError(f"Split {split!r} of {str(data_path)!r} has no usable samples")
+    out = dict(arrays)
+    out["t_stored"] = arrays["t"]
+    out["t"] = arrays["t"][::subsample]
+    out["i_app"] = arrays["i_app"][:, ::subsample]
+    out["states"] = arrays["states"][:, :, ::subsample]
+    return out
+
+
+def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
+    """Rows of a run folder's ``metrics.csv`` as floats ([] if absent)."""
+    p = Path(run_dir) / "metrics.csv"
+    if not p.exists():
+        return []
+    with open(p, newline="") as fh:
+        rows = []
+        for row in csv.DictReader(fh):
+            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
+        return rows
+
+
+def read_tuning_trials(tune_dir: str | os.PathLike) -> list[tuple[int, float | None]]:
+    """(trial number, objective) of every trial in a tuning folder of ``ionfno tune``.
+
+    Reads the folder's optuna study store (all studies in it); a trial without a value
+    (pruned before reporting, failed, running) gives None. A folder without a store gives [].
+    """
+    from ..tuning import load_studies, study_summary
+    from ..tuning.storage import STUDY_DB, default_storage_url
+
+    d = Path(tune_dir)
+    if not (d / STUDY_DB).is_file():
+        return []
+    out: list[tuple[int, float | None]] = []
+    for study in load_studies(default_storage_url(d)):
+        out += [(int(r["number"]), r["value"]) for r in study_summary(study)["trials"]]
+    return out
+
+
+# ---------------------------------------------------------------------------- speed
+def measure_speed(
+    surrogate: Any,
+    model: Any,
+    stimulus: Any,
+    *,
+    t_end: float,
+    n_points: int,
+    subsample: int,
+    n_surrogate: int,
+    n_fast: int,
+    n_reference: int,
+    fast_method: str = "fast",
+    fast_kwargs: Mapping[str, Any] | None = None,
+    repeats: int = 3,
+    threads: int = 1,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Wall time per sample of the surrogate, the fast solver and the SciPy reference.
+
+    All three get the first samples of the same stimuli; the solvers integrate on the stored
+    grid ``linspace(0, t_end, n_points)`` (what generating a dataset costs), the surrogate
+    predicts every state on its own grid (every ``subsample``-th point) in batches.
+
+    Parameters
+    ----------
+    surrogate : ionfno.surrogate.Surrogate
+    model : IonicModel
+    stimulus : ionfno.stimulus.Stimulus
+        At least ``max(n_surrogate, n_fast, n_reference)`` samples.
+    n_surrogate, n_fast, n_reference : int
+        Samples per method (0 skips it); the reference solves the first ``n_reference``.
+    fast_method, fast_kwargs
+        Solver of the fast column and its settings (the dataset's, by default ``"fast"``).
+    repeats : int
+        The surrogate's time is the best of ``repeats`` calls after one warm-up call.
+    threads : int
+        torch intra-op threads during the surrogate calls.
+
+    Returns
+    -------
+    dict
+        ``methods``: {name: {n_samples, seconds_total, seconds_per_sample,
+        speedup_of_surrogate}}, ``threads``, ``note``.
+    """
+    import torch
+
+    from ..solvers import simulate
+
+    out: dict[str, Any] = {"methods": {}}
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        if n_surrogate:
+            sel = stimulus.select(slice(0, n_surrogate))
+            i_app = sel.sample(np.linspace(0.0, t_end, n_points))[:, ::subsample]
+            surrogate.predict_array(i_app[:1])  # warm-up (allocations, lazy init)
+            best = np.inf
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                surrogate.predict_array(i_app)
+                best = min(best, time.perf_counter() - t0)
+            out["methods"]["surrogate (FNO)"] = {"n_samples": n_surrogate, "seconds_total": best,
+                                                "seconds_per_sample": best / n_surrogate}
+    finally:
+        torch.set_num_threads(prev_threads)
+    for name, n, method, kw in (("fast solver (" + fast_method + ")", n_fast, fast_method, dict(fast_kwargs or {})),
+                                ("SciPy reference (BDF)", n_reference, "reference", {})):
+        if not n:
+            continue
+        sel = stimulus.select(slice(0, n))
+        t0 = time.perf_counter()
+        traj = simulate(model, sel, t_end=t_end, n_points=n_points, method=method, progress=progress, **kw)
+        wall = time.perf_counter() - t0
+        out["methods"][name] = {"n_samples": n, "seconds_total": wall, "seconds_per_sample": wall / n,
+                                "n_failed": int(np.sum(traj.status != 0))}
+    sur = out["methods"].get("surrogate (FNO)")
+    for v in out["methods"].values():
+        v["speedup_of_surrogate"] = (v["seconds_per_sample"] / sur["seconds_per_sample"]) if sur else None
+    out["threads"] = {"torch": threads, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    out["note"] = (f"Measured in one process, one after the other, on the same stimuli (the first samples of the "
+                   f"split); surrogate: best of {repeats} batched calls after a warm-up, {threads} torch thread(s), "
+                   "all states on its grid; solvers: one call each on the stored grid. The solvers are numpy code "
+                   "(single-threaded with OMP_NUM_THREADS=1). Timings on a shared machine are noisy: compare the "
+                   "ratios within one report.")
+    return out
+
+
+# ---------------------------------------------------------------------------- out of distribution
+#: Out-of-distribution protocols per model family: amplitude range [current unit], pulse
+#: duration [ms], onset range of a shifted pulse [fraction of T], the gap between two pulses
+#: [fraction of T] and the period of a pacing train [ms] (4 beats from t = 0).
+OOD_SETTINGS: dict[str, dict[str, Any]] = {
+    "fhn": {"amplitude": (0.5, 1.5), "duration": (2.0, 5.0), "onset": (0.1, 0.5), "gap": 0.5, "period": 25.0},
+    "hh": {"amplitude": (5.0, 10.0), "duration": (1.0, 2.0), "onset": (0.1, 0.5), "gap": 0.4, "period": 20.0},
+    "ord": {"amplitude": (60.0, 100.0), "duration": (0.5, 2.0), "onset": (0.1, 0.4), "gap": 0.5, "period": 250.0},
+}
+
+
+def ood_protocols(model: str, t_end: float, n_per_kind: int, seed: int = 0) -> dict[str, tuple[Any, str]]:
+    """Stimuli outside the study's distribution (every training pulse starts at t = 0, alone).
+
+    Kinds: ``onset_shift`` (one pulse starting at 10–50 % of the window), ``two_pulses``
+    (two pulses, the second half a window later; it may fall in the refractory period),
+    ``pacing_train`` (4 pulses at a fixed period from t = 0). Amplitudes and durations are
+    drawn uniformly from :data:`OOD_SETTINGS` (supra-threshold single pulses).
+
+    Returns
+    -------
+    dict of str to (PulseTrain, str)
+        Kind -> (batch of ``n_per_kind`` stimuli, a one-line description).
+    """
+    from ..stimulus import pulse
+
+    family = model.split("-")[0]
+    if family not in OOD_SETTINGS:
+        raise ValueError(f"No out-of-distribution settings for model {model!r}; expected one of {sorted(OOD_SETTINGS)}")
+    s = OOD_SETTINGS[family]
+    rng = np.random.default_rng(seed)
+    n = n_per_kind
+    amp = lambda: rng.uniform(*s["amplitude"], n)  # noqa: E731
+    dur = lambda: rng.uniform(*s["duration"], n)  # noqa: E731
+    onset = rng.uniform(*s["onset"], n) * t_end
+    gap = s["gap"] * t_end
+    lead = rng.uniform(0.0, 0.1, n) * t_end
+    period = s["period"]
+    return {
+        "onset_shift": (pulse(amp(), dur(), onset),
+                        f"one pulse, onset U({s['onset'][0]:g}, {s['onset'][1]:g}) x T"),
+        "two_pulses": (pulse(amp(), dur(), lead, period=gap, n_beats=2),
+                       f"two pulses {gap:g} apart, first at U(0, 0.1) x T"),
+        "pacing_train": (pulse(amp(), dur(), 0.0, period=period, n_beats=4),
+                         f"4 pulses every {period:g} from t = 0"),
+    }
+
+
+def _dataset_solver(info: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The generation solver's method and settings recorded in the dataset, if any."""
+    cfg = info.get("config") or {}
+    solver = cfg.get("solver") if isinstance(cfg, Mapping) else None
+    if not isinstance(solver, Mapping):
+        return "fast", {}
+    kw = {k: solver[k] for k in ("rtol", "atol", "dt", "max_steps") if solver.get(k) is not None}
+    if isinstance(kw.get("atol"), list):
+        kw["atol"] = np.asarray(kw["atol"], dtype=np.float64)
+    return str(solver.get("method", "fast")), kw
+
+
+# ---------------------------------------------------------------------------- the evaluation
+def _env() -> dict[str, Any]:
+    import torch
+
+    from .. import __version__
+
+    return {"ionfno": __version__, "python": platform.python_version(), "numpy": np.__version__,
+            "torch": torch.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+
+
+def _provenance(data_path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
+    st = data_path.stat()
+    keep = ("format", "format_version", "model", "model_version", "seed", "ionfno_version", "sizes",
+            "n_points", "n_states", "time_unit", "current_unit", "config", "created")
+    return {"path": str(data_path.resolve()), "bytes": st.st_size,
+            "modified": _dt.datetime.fromtimestamp(st.st_mtime, _dt.timezone.utc).isoformat(timespec="seconds"),
+            **{k: info[k] for k in keep if k in info}}
+
+
+def _pick_plot_samples(table: ErrorTable) -> list[tuple[int, str]]:
+    """Worst overall, median overall and the median sample of every part (no repeats)."""
+    err = table.sample_overall("rel_l2")
+    finite = np.where(np.isfinite(err), err, np.inf)
+    picks: list[tuple[int, str]] = []
+
+    def median_of(mask: np.ndarray) -> int | None:
+        idx = np.flatnonzero(mask & np.isfinite(err))
+        if idx.size == 0:
+            return None
+        return int(idx[np.argsort(err[idx])[idx.size // 2]])
+
+    picks.append((int(table.worst(1)[0]), "worst sample"))
+    m = median_of(np.ones_like(finite, dtype=bool))
+    if m is not None:
+        picks.append((m, "median sample"))
+    for p in table.part_names():
+        m = median_of(table.parts == p)
+        if m is not None:
+            picks.append((m, f"median sample of part {p}"))
+    seen: set[int] = set()
+    out = []
+    for i, why in picks:
+        if i not in seen:
+            seen.add(i)
+            out.append((i, why))
+    return out
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    data_path: str | os.PathLike,
+    out_dir: str | os.PathLike | None = None,
+    options: EvaluateOptions | None = None,
+) -> dict[str, Any]:
+    """Evaluate a run folder on a dataset and write the report (see the module docstring).
+
+    Parameters
+    ----------
+    run_dir : path-like
+        Training run folder (``best.pt``/``last.pt``, ``metrics.csv``).
+    data_path : path-like
+        Dataset file the run was trained on (its training split gives the normaliser
+        statistics of the study's metric).
+    out_dir : path-like, optional
+        Report folder; None computes without writing.
+    options : EvaluateOptions, optional
+
+    Returns
+    -------
+    dict
+        The results (what ``results.json`` holds).
+
+    Raises
+    ------
+    ValueError
+        The dataset does not match the run (model, states or grid), or bad options.
+    FileNotFoundError
+        Missing run folder, checkpoint or dataset.
+    """
+    import torch
+
+    from .. import __version__
+    from ..data.biomarkers import firing_threshold
+    from ..data.storage import dataset_info
+    from ..ionic import get_model
+    from ..stimulus import pulse
+    from ..surrogate import Surrogate
+    from . import plots
+
+    opt = options or EvaluateOptions()
+    run_dir, data_path = Path(run_dir), Path(data_path)
+    if not data_path.exists():
+        raise FileNotFoundError(f"No dataset file {str(data_path)!r}")
+    prev_threads = torch.get_num_threads()
+    torch.set_num_threads(opt.threads)
+    try:
+        sur = Surrogate.load(run_dir, which=opt.which)
+    finally:
+        torch.set_num_threads(prev_threads)
+    info = dataset_info(data_path)
+    names = [str(s) for s in info["state_names"]]
+    if names != list(sur.state_names) or str(info.get("model")) != sur.model_name:
+        raise ValueError(f"Dataset {str(data_path)!r} ({info.get('model')}, states {names}) does not match the run "
+                         f"{str(run_dir)!r} ({sur.model_name}, states {list(sur.state_names)})")
+    sub = int(sur.info["subsample"])
+    data = _read_eval_split(data_path, opt.split, sub)
+    if data["t"].shape != sur.t.shape or not np.allclose(data["t"], sur.t, rtol=1e-9, atol=1e-12):
+        raise ValueError(f"The dataset's grid ({info['n_points']} points, subsample {sub}) differs from the run's "
+                         f"({sur.info['n_points_stored']} stored points over T = {sur.t_end:g})")
+    model = get_model(sur.model_name)
+    units = [str(u) for u in info.get("state_units", model.state_units)]
+    cfg = sur.config
+
+    # --- predictions and the study's metric
+    torch.set_num_threads(opt.threads)
+    try:
+        pred = sur.predict_array(data["i_app"])
+    finally:
+        torch.set_num_threads(prev_threads)
+    mean, std = training_statistics(data_path, subsample=sub, n_train=cfg.data.n_train, only_ok=cfg.data.only_ok)
+    table = compute_errors(pred, data["states"], mean=mean, std=std, state_names=names, state_units=units,
+                           parts=data["part"])
+    summary = table.summary()
+
+    # --- biomarkers of V
+    iv = model.state_index("V")
+    thr = firing_threshold(sur.model_name)
+    bm_true = compute_biomarkers(data["states"][:, iv], data["t"], threshold=thr)
+    bm_pred = compute_biomarkers(pred[:, iv], data["t"], threshold=thr)
+    bm_cmp = compare_biomarkers(bm_true, bm_pred)
+
+    # --- worst samples
+    overall = table.sample_overall("rel_l2")
+    worst = []
+    for rank, i in enumerate(table.worst(opt.n_worst), start=1):
+        row = table.per_sample["rel_l2"][i]
+        wv = names[int(np.nanargmax(row))] if np.isfinite(row).any() else ""
+        worst.append({"rank": rank, "index": int(data["index"][i]), "part": str(data["part"][i]),
+                      "amplitude": float(data["amplitude"][i]), "duration": float(data["duration"][i]),
+                      "onset": float(data["onset"][i]), "rel_l2": float(overall[i]), "worst_variable": wv,
+                      "worst_variable_rel_l2": float(np.nanmax(row)) if wv else None})
+
+    # --- speed on the split's own stimuli
+    stim = pulse(data["amplitude"], data["duration"], data["onset"])
+    method, solver_kw = _dataset_solver(info)
+    n_avail = stim.batch_size
+    speed = None
+    if opt.speed_samples or opt.reference_samples:
+        speed = measure_speed(
+            sur, model, stim, t_end=sur.t_end, n_points=int(info["n_points"]), subsample=sub,
+            n_surrogate=min(opt.speed_samples, n_avail), n_fast=min(opt.speed_samples, n_avail),
+            n_reference=min(opt.reference_samples, n_avail), fast_method=method, fast_kwargs=solver_kw,
+            repeats=opt.speed_repeats, threads=opt.threads, progress=opt.progress)
+
+    # --- out of distribution
+    ood = None
+    ood_plot: dict[str, dict[str, np.ndarray]] = {}
+    if opt.ood_per_kind:
+        from ..solvers import simulate
+
+        truth_method = opt.truth_method or method
+        truth_kw = solver_kw if truth_method == method else {}
+        cases = {}
+        for kind, (st, desc) in ood_protocols(sur.model_name, sur.t_end, opt.ood_per_kind, opt.seed).items():
+            traj = simulate(model, st, t_end=sur.t_end, n_points=int(info["n_points"]), method=truth_method,
+                            progress=opt.progress, **truth_kw)
+            ok = traj.status == 0
+            true_o = traj.states[ok][:, :, ::sub]
+            i_o = traj.i_app[ok][:, ::sub]
+            if true_o.shape[0] == 0:
+                cases[kind] = {"n": 0, "description": desc, "n_failed": int((~ok).sum())}
+                continue
+            torch.set_num_threads(opt.threads)
+            try:
+                pred_o = sur.predict_array(i_o)
+            finally:
+                torch.set_num_threads(prev_threads)
+            t_o = compute_errors(pred_o, true_o, mean=mean, std=std, state_names=names, state_units=units)
+            s_o = t_o.summary()["all"]
+            f_true = compute_biomarkers(true_o[:, iv], data["t"], threshold=thr)
+            f_pred = compute_biomarkers(pred_o[:, iv], data["t"], threshold=thr)
+            cases[kind] = {
+                "n": int(true_o.shape[0]), "n_failed": int((~ok).sum()), "description": desc,
+                "rel_l2": s_o["rel_l2"]["overall"], "rel_l2_V": s_o["rel_l2"]["per_variable"][names[iv]],
+                "rmse_V": s_o["rmse"]["per_variable"][names[iv]],
+                "fire_agreement": compare_biomarkers(f_true, f_pred)["fire_agreement"],
+                "stimuli": {k: v.tolist() for k, v in st.select(np.flatnonzero(ok)).to_dict().items() if k != "kind"},
+            }
+            ood_plot[kind] = {"i_app": i_o, "true": true_o[:, iv], "pred": pred_o[:, iv]}
+        ood = {"cases": cases, "truth_method": truth_method,
+               "note": ("Truth from the solver the dataset was generated with; errors in the study's normalised "
+                        "space with the training statistics. Every training pulse started at t = 0 and was "
+                        "alone, so all these inputs are outside the training distribution.")}
+
+    # --- figures
+    figures: dict[str, tuple[Any, str]] = {}
+    t = data["t"]
+    for k, (i, why) in enumerate(_pick_plot_samples(table)):
+        cap = (f"{why}: test index {int(data['index'][i])}, part {data['part'][i]}, A = {data['amplitude'][i]:.4g}, "
+               f"T_stim = {data['duration'][i]:.4g}, onset = {data['onset'][i]:.4g}; rel. L2 {100 * overall[i]:.3g} %")
+        figures[f"trajectories_{k}"] = (plots.plot_trajectories(
+            t, data["states"][i], pred[i], names, units, title=cap, time_unit=model.time_unit,
+            i_app=data["i_app"][i], current_unit=model.current_unit), cap)
+    study_pv: dict[str, float] = {}
+    from .study import study_results
+
+    for col in ("constrained", "unconstrained", "default"):
+        pv = study_results(sur.model_name).get(col, {}).get("per_variable")
+        if pv and (opt.run_label == col or not study_pv):
+            study_pv = pv
+    figures["error_per_variable"] = (plots.plot_error_per_variable(
+        summary["all"]["rel_l2"]["per_variable"], study=study_pv or None,
+        title="study metric per variable (test)"), "Relative L2 error per variable (normalised space); dots: the "
+        "study's published per-variable values where it gives them.")
+    figures["error_distribution"] = (plots.plot_error_distributions(
+        {p: overall[table.parts == p] for p in table.part_names()}),
+        "Distribution of the per-sample error (mean over variables) by dataset part.")
+    histories = {opt.run_label: read_history(run_dir)}
+    for label, d in opt.compare_runs.items():
+        if Path(d).resolve() != run_dir.resolve():
+            histories[label] = read_history(d)
+    if any(histories.values()):
+        figures["loss_curves"] = (plots.plot_loss_curves(histories), "Training (dotted) and validation (solid) loss "
+                                  "per epoch" + (" of the runs compared" if len(histories) > 1 else ""))
+    trials = {label: read_tuning_trials(d) for label, d in opt.tuning_dirs.items()}
+    if any(trials.values()):
+        figures["tuning_history"] = (plots.plot_tuning_history(trials), "Objective of each tuning trial and the "
+                                     "best so far, per search space.")
+    if bm_cmp["both_fire"]:
+        figures["biomarkers"] = (plots.plot_biomarker_scatter(bm_true, bm_pred, time_unit=model.time_unit,
+                                                              v_unit=units[iv]),
+                                 "Biomarkers predicted against true, samples where both fire.")
+    if ood_plot:
+        figures["ood"] = (plots.plot_ood(t, ood_plot, v_name=names[iv], v_unit=units[iv], time_unit=model.time_unit),
+                          "V under out-of-distribution stimuli: solid solver, dashed FNO; top row the current.")
+
+    ck_meta = _checkpoint_meta(run_dir, opt.which)
+    results: dict[str, Any] = {
+        "title": opt.title or f"ionfno evaluation: {sur.model_name}, {opt.run_label}",
+        "model": sur.model_name,
+        "run_dir": str(run_dir.resolve()),
+        "run_label": opt.run_label,
+        "checkpoint": opt.which,
+        "epoch": sur.epoch,
+        "n_parameters": ck_meta.get("n_parameters"),
+        "data_path": str(data_path.resolve()),
+        "split": opt.split,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "ionfno_version": __version__,
+        "state_names": names,
+        "state_units": units,
+        "time_unit": model.time_unit,
+        "current_unit": model.current_unit,
+        "ranges": dict(zip(names, table.ranges.tolist())),
+        "metrics": summary,
+        "study": study_results(sur.model_name),
+        "biomarkers": {"threshold": thr, "comparison": bm_cmp, "definitions": BIOMARKER_DEFINITIONS},
+        "worst_samples": worst,
+        "speed": speed,
+        "ood": ood,
+        "config": asdict(cfg),
+        "options": asdict(opt),
+        "data_provenance": _provenance(data_path, info),
+        "environment": _env(),
+    }
+    if out_dir is not None:
+        from .report import write_report
+
+        write_report(out_dir, results, figures, metric_rows=table.rows(), dpi=opt.dpi)
+    for fig, _ in figures.values():
+        fig.clear()
+    return results
+
+
+def _checkpoint_meta(run_dir: Path, which: str) -> dict[str, Any]:
+    """Small fields of a checkpoint (parameter count) without rebuilding the model."""
+    from ..training.checkpoint import load_checkpoint
+
+    try:
+        ck = load_checkpoint(run_dir / f"{which}.pt", map_location="cpu")
+    except (OSError, ValueError):
+        return {}
+    return {"n_parameters": ck.get("n_parameters"), "best_epoch": ck.get("best_epoch")}
+
+
+def biomarker_table(bm: Biomarkers) -> dict[str, list[Any]]:
+    """Per-sample biomarkers as lists (for CSV/JSON)."""
+    return {k: np.asarray(v).tolist() for k, v in bm.as_dict().items()}
