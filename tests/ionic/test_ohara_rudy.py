@@ -347,3 +347,10 @@ def test_transmural_apd_order():
         apd[name] = biomarkers(m, simulate_beat(m, rtol=1e-6))["apd90"]
     assert apd["ord-m"] > apd["ord"] + 50.0 > apd["ord-epi"] + 50.0 + 10.0, apd
     np.testing.assert_allclose([apd["ord-epi"], apd["ord"], apd["ord-m"]], [237.7, 268.2, 376.4], atol=1.5)
+
+
+def test_matlab_start_state_gives_a_longer_first_beat(endo, endo_beat):
+    """The MATLAB driver's unpaced state (no CaMK, full SR) fires a longer, taller first beat."""
+    b = biomarkers(endo, simulate_beat(endo, rtol=1e-6, y0=endo.initial_state_matlab()))
+    assert b["apd90"] > endo_beat[1]["apd90"] + 20.0
+    assert abs(b["apd90"] - 302.1) < 1.5 and abs(b["v_peak"] - 50.57) < 0.3, b
