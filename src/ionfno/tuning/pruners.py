@@ -38,7 +38,7 @@ def _median(grace: int, reduction_factor: int, max_epochs: int) -> Any:
     import optuna
 
     # A few complete curves first, so the median is taken over more than one trial.
-    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=grace - 1, interval_steps=1)
+    return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=grace, interval_steps=1)
 
 
 def _none(grace: int, reduction_factor: int, max_epochs: int) -> Any:
