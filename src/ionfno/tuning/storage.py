@@ -76,6 +76,7 @@ def open_storage(
     """
     import optuna
 
+    url = _with_driver(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # Several processes share the file; wait for a lock rather than failing at once.
@@ -98,8 +99,30 @@ def open_storage(
     except ModuleNotFoundError as e:
         hint = " (pip install 'ionfno[postgres]')" if "psycopg" in str(e) else ""
         raise ValueError(f"Cannot open storage {redact_url(url)!r}: missing driver {e.name!r}{hint}") from None
+    except ImportError as e:  # optuna's wording for a missing database driver
+        hint = " (pip install 'ionfno[postgres]')" if url.startswith("postgres") else ""
+        raise ValueError(f"Cannot open storage {redact_url(url)!r}: no database driver for it{hint}") from None
     except Exception as e:  # sqlalchemy errors: bad URL, server down, permissions
         raise ValueError(f"Cannot open storage {redact_url(url)!r}: {type(e).__name__}: {e}") from None
+
+
+def _with_driver(url: str) -> str:
+    """Name an installed PostgreSQL driver in a bare ``postgresql://`` URL.
+
+    SQLAlchemy >= 2.1 reads ``postgresql://`` as psycopg 3; our ``postgres`` extra installs
+    psycopg2. Use whichever is importable (psycopg 3 first), so users can write plain URLs.
+    """
+    import importlib.util
+
+    for bare in ("postgresql://", "postgres://"):
+        if url.startswith(bare):
+            rest = url[len(bare):]
+            if importlib.util.find_spec("psycopg") is not None:
+                return "postgresql+psycopg://" + rest
+            if importlib.util.find_spec("psycopg2") is not None:
+                return "postgresql+psycopg2://" + rest
+            return url
+    return url
 
 
 @contextlib.contextmanager
