@@ -37,7 +37,7 @@ def write_synthetic(path: Path, *, n_train=48, n_val=16, n_test=16, n_points=256
     for name, n in (("train", n_train), ("val", n_val), ("test", n_test)):
         A = rng.uniform(0.1, 2.0, n)
         D = rng.uniform(1.0, 100.0, n)
-        D[: max(1, n // 8)] = 0.0  # a few "t0" samples, as in the study's mixtures
+        D[-max(1, n // 8) :] = 0.0  # a few "t0" samples (last, so n_train=4 picks general ones)
         part = np.where(D == 0.0, "t0", "general")
         splits[name] = {
             "i_app": pulse(A, D).sample(t),

@@ -2,13 +2,14 @@
 
 Compact and explicit in the manner of nanoGPT's ``train.py``: seed, device and threads are
 chosen once at the top; :func:`train_one_epoch` and :func:`evaluate` do one thing each; the
-best-validation model and the last state are checkpointed every epoch.
+best-validation model and the last state are checkpointed every ``train.checkpoint_every``
+epochs and at the end.
 
 Run folder layout::
 
     out_dir/config.json        the RunConfig used
     out_dir/last.pt            everything needed to resume (written every checkpoint_every epochs)
-    out_dir/best.pt            the best-validation model (same layout)
+    out_dir/best.pt            the best-validation model (same layout without optimizer, scheduler, rng)
     out_dir/metrics.csv        one row per epoch (rewritten atomically from the history)
     out_dir/test_metrics.json  test-split errors of the best and the last model, when finished
     out_dir/tensorboard/       event files, when the tensorboard package is installed
@@ -255,17 +256,33 @@ def _summarise(
 
 
 # ---------------------------------------------------------------------------- logging
-def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    if not history:
-        return
-    columns = list(history[0])
+def _csv_text(history: list[dict[str, Any]], header: bool = True) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    w.writeheader()
+    w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    if header:
+        w.writeheader()
     for row in history:
         w.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Rewrite the whole CSV atomically (at checkpoints: the file then matches last.pt)."""
+    if not history:
+        path.unlink(missing_ok=True)
+        return
     with atomic_path(path) as tmp:
-        tmp.write_text(buf.getvalue())
+        tmp.write_text(_csv_text(history))
+
+
+def _append_csv(path: Path, history: list[dict[str, Any]]) -> None:
+    """Append the newest row (cheap, every epoch; a kill may leave rows past last.pt, which the
+    rewrite on resume removes)."""
+    if len(history) == 1 or not path.exists():
+        _write_csv(path, history)
+        return
+    with open(path, "a") as f:
+        f.write(_csv_text(history[-1:], header=False))
 
 
 def _tensorboard_writer(out_dir: Path, purge_step: int | None):
@@ -439,6 +456,7 @@ def train(
         from .config import save_config
 
         save_config(cfg, out / "config.json")
+        _write_csv(out / "metrics.csv", history)  # drops rows a killed run wrote past last.pt
 
         def payload(epoch: int, done: bool) -> dict[str, Any]:
             return {
@@ -466,6 +484,25 @@ def train(
                 "n_parameters": n_parameters,
             }
 
+        def best_payload(state: dict[str, torch.Tensor]) -> dict[str, Any]:
+            # Enough to predict and evaluate; training resumes from last.pt, never from best.pt.
+            return {
+                "config": asdict(cfg),
+                "model": state,
+                "normalizers": {
+                    "kind": cfg.data.normalization,
+                    "input": in_norm.state_dict(),
+                    "output": out_norm.state_dict(),
+                },
+                "epoch": best_epoch,
+                "best_val": best_val,
+                "best_epoch": best_epoch,
+                "history": history[:best_epoch],
+                "data_info": data_info,
+                "n_parameters": n_parameters,
+            }
+
+        best_state: dict[str, torch.Tensor] | None = None
         tb = _tensorboard_writer(out, purge_step=start_epoch + 1 if start_epoch else None)
         bar = tqdm(
             total=cfg.train.epochs,
@@ -478,7 +515,7 @@ def train(
         run_start = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
         epoch = start_epoch
         while not finished and epoch < cfg.train.epochs:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
             train_loss = train_one_epoch(
                 model,
@@ -506,18 +543,27 @@ def train(
             row.update({f"val_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
             row["lr"] = lr
             row["epoch_time_s"] = time.perf_counter() - t0
+            # CPU seconds of this process (all threads): a load-independent cost on a shared machine.
+            row["cpu_time_s"] = time.process_time() - c0
             row["wall_time_s"] = time.perf_counter() - run_start
             history.append(row)
             if val < best_val:
                 best_val, best_epoch = val, epoch
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             no_progress = epoch - best_epoch
             stopped_early = cfg.train.patience is not None and no_progress >= cfg.train.patience
             done = stopped_early or epoch >= cfg.train.epochs
-            if best_epoch == epoch:
-                save_checkpoint(best_path, payload(epoch, done))
             if done or epoch % cfg.train.checkpoint_every == 0:
+                # best.pt first: at every checkpoint the pair (best.pt, last.pt) is consistent,
+                # and the best weights are written once per checkpoint, not once per improvement.
+                if best_state is not None:
+                    save_checkpoint(best_path, best_payload(best_state))
+                    best_state = None
                 save_checkpoint(last_path, payload(epoch, done))
-            _write_csv(out / "metrics.csv", history)
+            if done or epoch % cfg.train.checkpoint_every == 0:
+                _write_csv(out / "metrics.csv", history)
+            else:
+                _append_csv(out / "metrics.csv", history)
             if tb is not None:
                 for k, v in row.items():
                     if k != "epoch":

@@ -1,0 +1,170 @@
+"""Surrogate round trip, grid rules, and the `ionfno train` / `ionfno predict` commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ionfno.cli import main
+from ionfno.data.dataset import read_split_tensors
+from ionfno.surrogate import GridError, Surrogate
+from ionfno.training import CheckpointError, apply_overrides, load_preset, train
+from ionfno.training.losses import relative_lp
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def run_dir(synthetic_h5, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "pointwise"
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=8"])
+    train(cfg, synthetic_h5, out, device="cpu", progress=False)
+    return out
+
+
+def test_surrogate_reproduces_the_training_metric_in_physical_units(run_dir, synthetic_h5):
+    sur = Surrogate.load(run_dir)
+    assert sur.state_names == ["V", "w"] and sur.units == {"V": "1", "w": "1"}
+    assert sur.model_name == "fhn" and sur.t_end == 100.0
+    test = read_split_tensors(synthetic_h5, "test", subsample=2)
+    np.testing.assert_allclose(sur.t, test.t.numpy(), rtol=0, atol=1e-12)
+
+    y = sur.predict_array(test.i_app.numpy())  # (n, 2, N) physical
+    assert y.shape == tuple(test.states.shape) and y.dtype == np.float64
+    named = sur.predict(test.i_app.numpy())
+    np.testing.assert_array_equal(named["V"], y[:, 0])
+    np.testing.assert_array_equal(named["w"], y[:, 1])
+
+    # Re-encoding the physical prediction gives back the test error recorded at training time.
+    norm = sur._out_norm
+    err = relative_lp(norm.encode(torch.as_tensor(y, dtype=torch.float32)), norm.encode(test.states), 2)
+    recorded = json.loads((run_dir / "test_metrics.json").read_text())["best"]["rel_l2"]
+    assert float(err) == pytest.approx(recorded, rel=1e-4)
+
+    # Batches are independent: one sample alone gives the same answer.
+    np.testing.assert_allclose(sur.predict_array(test.i_app.numpy()[3])[0], y[3], rtol=1e-5, atol=1e-6)
+
+
+def test_surrogate_pulse_input_follows_the_study_convention(run_dir):
+    sur = Surrogate.load(run_dir)
+    i_app = sur.pulse_input([0.5, 1.5], [0.0, 10.0])
+    assert i_app.shape == (2, sur.t.shape[0])
+    assert i_app[0, 0] == 0.5 and np.all(i_app[0, 1:] == 0)  # T_stim = 0 still samples I(0) = A
+    on = sur.t <= 10.0
+    assert np.all(i_app[1, on] == 1.5) and np.all(i_app[1, ~on] == 0)
+
+
+def test_pointwise_surrogate_refuses_another_grid(run_dir):
+    sur = Surrogate.load(run_dir)
+    N = sur.t.shape[0]
+    with pytest.raises(GridError, match=f"training grid of {N} points"):
+        sur.predict(np.zeros((1, 2 * N)))
+    with pytest.raises(GridError, match="window"):
+        sur.grid(t_end=50.0)
+    assert sur.grid(t_end=100.0).shape == (N,)
+
+
+def test_channel_normalised_surrogate_predicts_on_a_finer_grid(synthetic_h5, tmp_path):
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=4", "normalization=channel"])
+    train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    sur = Surrogate.load(tmp_path / "run", which="last")
+    fine = sur.grid(n_points=256)
+    y = sur.predict_array(sur.pulse_input(1.0, 20.0, n_points=256))
+    assert y.shape == (1, 2, 256) and np.all(np.isfinite(y))
+    np.testing.assert_allclose(fine, np.linspace(0, 100, 256))
+
+
+def test_surrogate_load_errors(tmp_path, run_dir):
+    with pytest.raises(FileNotFoundError, match="No run folder"):
+        Surrogate.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no best.pt"):
+        Surrogate.load(tmp_path / "empty")
+    (tmp_path / "x.pt").write_bytes(b"12345")
+    with pytest.raises(CheckpointError):
+        Surrogate.load(tmp_path / "x.pt")
+    assert Surrogate.load(run_dir / "last.pt").epoch == 8
+
+
+def test_predict_cli_writes_the_simulate_layout(run_dir, tmp_path):
+    out = tmp_path / "pred.npz"
+    rc = main(["predict", str(run_dir), "--amplitude", "1.2", "--duration", "10", "--out", str(out)])
+    assert rc == 0
+    with np.load(out) as f:
+        d = {k: f[k] for k in f.files}
+    N = Surrogate.load(run_dir).t.shape[0]
+    assert d["t"].shape == (N,) and d["states"].shape == (N, 2) and d["i_app"].shape == (N,)
+    assert list(d["state_names"]) == ["V", "w"] and str(d["model"]) == "fhn"
+    assert d["i_app"][0] == 1.2 and np.all(d["i_app"][d["t"] > 10] == 0)
+    expected = Surrogate.load(run_dir).predict_array(d["i_app"])[0].T
+    np.testing.assert_allclose(d["states"], expected, rtol=1e-6)
+
+
+def test_predict_cli_errors_exit_2(run_dir, tmp_path, capsys):
+    rc = main(
+        [
+            "predict",
+            str(run_dir),
+            "--amplitude",
+            "1",
+            "--duration",
+            "5",
+            "--n-points",
+            "999",
+            "--out",
+            str(tmp_path / "p.npz"),
+        ]
+    )
+    assert rc == 2 and "point-wise normaliser" in capsys.readouterr().err
+    assert not (tmp_path / "p.npz").exists()
+    rc = main(
+        [
+            "predict",
+            str(tmp_path / "nope"),
+            "--amplitude",
+            "1",
+            "--duration",
+            "5",
+            "--out",
+            str(tmp_path / "p.npz"),
+        ]
+    )
+    assert rc == 2
+
+
+def test_train_cli(synthetic_h5, tmp_path, capsys):
+    out = tmp_path / "cli"
+    rc = main(
+        [
+            "train",
+            str(synthetic_h5),
+            "--preset",
+            "tiny",
+            "--set",
+            "epochs=2",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            "--no-progress",
+            "--device",
+            "cpu",
+        ]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "2 epochs" in text and "test (best" in text
+    assert (out / "best.pt").exists() and (out / "metrics.csv").exists()
+
+    rc = main(["train", str(synthetic_h5), "--preset", "tiny", "--set", "epoks=2", "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "Unknown config key 'epoks'" in err and "train.epochs" in err
+    rc = main(["train", str(tmp_path / "missing.h5"), "--preset", "tiny", "--out", str(out)])
+    assert rc == 2 and "does not exist" in capsys.readouterr().err
+    rc = main(["train", str(synthetic_h5), "--preset", "nope", "--out", str(out)])
+    assert rc == 2 and "fhn-quick" in capsys.readouterr().err
+    assert main(["train", str(synthetic_h5), "--list-presets"]) == 0
+    assert "fhn-constrained" in capsys.readouterr().out

@@ -1,0 +1,202 @@
+"""train(): learning, run-folder artefacts, early stopping, callbacks, bad inputs."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from ionfno.training import CheckpointError, apply_overrides, load_checkpoint, load_preset, train
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def tiny(*overrides):
+    return apply_overrides(load_preset("tiny"), ["threads=1", *overrides])
+
+
+def test_a_tiny_model_overfits_a_few_samples(synthetic_h5, tmp_path):
+    # 4 samples, full batch: the training error must fall far below that of the untrained model
+    # (~1.0 in normalised space) and far below the validation error (memorisation).
+    cfg = tiny(
+        "n_train=4",
+        "n_val=4",
+        "batch_size=4",
+        "epochs=150",
+        "lr=1e-2",
+        "scheduler=onecycle",
+        "weight_decay=0",
+        "hidden_channels=16",
+        "lifting_channels=32",
+        "projection_channels=32",
+        "checkpoint_every=1000",
+    )
+    res = train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    first, last = res.history[0]["train_loss"], res.history[-1]["train_loss"]
+    assert first > 0.5
+    assert last < 0.1, f"train loss {last:.4f} after {res.epochs_run} epochs"
+    assert last < first / 10
+    assert res.history[-1]["val_loss"] > 3 * last
+
+
+def test_run_folder_holds_checkpoints_metrics_and_test_errors(synthetic_h5, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny("epochs=6")
+    res = train(cfg, synthetic_h5, out, device="cpu", progress=False)
+    assert res.epochs_run == 6 and len(res.history) == 6
+    vals = [r["val_loss"] for r in res.history]
+    assert res.final_val == vals[-1]
+    assert res.best_val == min(vals) and res.best_epoch == 1 + int(np.argmin(vals))
+    assert res.n_parameters == sum(t.numel() for k, t in load_checkpoint(out / "last.pt")["model"].items())
+
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, 7))
+    for col in ("train_loss", "val_loss", "val_V", "val_w", "lr", "epoch_time_s"):
+        assert col in rows[0]
+    np.testing.assert_allclose([float(r["val_loss"]) for r in rows], vals, rtol=1e-8)
+    # The scalar metric is the mean over variables of the per-variable errors.
+    for r in res.history:
+        assert r["val_loss"] == pytest.approx((r["val_V"] + r["val_w"]) / 2, rel=1e-9)
+
+    best = torch.load(out / "best.pt", weights_only=True)  # no pickle needed
+    last = load_checkpoint(out / "last.pt")
+    assert best["format"] == "ionfno-checkpoint" and best["epoch"] == res.best_epoch
+    assert last["epoch"] == 6 and last["finished"] is True
+    assert last["data_info"]["state_names"] == ["V", "w"]
+    assert last["data_info"]["n_points"] == 128 and last["data_info"]["t_end"] == 100.0
+    assert set(last["normalizers"]) == {"kind", "input", "output"}
+    assert last["config"]["train"]["epochs"] == 6
+
+    tm = res.test_metrics
+    assert tm["best"]["epoch"] == res.best_epoch and tm["last"]["epoch"] == 6
+    assert tm["best"]["n_samples"] == 16
+    parts = tm["best"]["parts"]
+    assert set(parts) == {"t0", "general"}
+    # The per-part means recombine into the overall mean.
+    overall = sum(p["n"] * p["rel_l2"] for p in parts.values()) / 16
+    assert overall == pytest.approx(tm["best"]["rel_l2"], rel=1e-9)
+    assert (out / "test_metrics.json").exists() and (out / "config.json").exists()
+
+
+def test_rerunning_a_finished_run_does_not_train_again(synthetic_h5, tmp_path):
+    cfg = tiny("epochs=3")
+    first = train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    calls = []
+    again = train(
+        cfg,
+        synthetic_h5,
+        tmp_path / "run",
+        device="cpu",
+        progress=False,
+        on_epoch=lambda e, m: calls.append(e),
+    )
+    assert calls == [] and again.history == first.history and again.best_val == first.best_val
+
+
+def test_no_resume_starts_over(synthetic_h5, tmp_path):
+    cfg = tiny("epochs=3")
+    train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    calls = []
+    res = train(
+        cfg,
+        synthetic_h5,
+        tmp_path / "run",
+        device="cpu",
+        progress=False,
+        resume=False,
+        on_epoch=lambda e, m: calls.append(e),
+    )
+    assert calls == [1, 2, 3] and res.epochs_run == 3
+
+
+class Stop(Exception):
+    pass
+
+
+def test_on_epoch_may_stop_the_run_and_the_run_resumes_after(synthetic_h5, tmp_path):
+    out = tmp_path / "run"
+    cfg = tiny("epochs=5")
+    seen = []
+
+    def prune(epoch, metrics):
+        seen.append((epoch, metrics["val_loss"]))
+        if epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, synthetic_h5, out, device="cpu", progress=False, on_epoch=prune)
+    assert [e for e, _ in seen] == [1, 2]
+    assert load_checkpoint(out / "last.pt")["epoch"] == 2  # written before the callback
+    res = train(cfg, synthetic_h5, out, device="cpu", progress=False)
+    assert res.epochs_run == 5
+    assert res.history[1]["val_loss"] == seen[1][1]
+
+
+def test_early_stopping(synthetic_h5, tmp_path):
+    # A learning rate this small cannot improve the validation error for long.
+    cfg = tiny("epochs=60", "patience=2", "lr=1e-12", "scheduler=constant")
+    res = train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    assert res.stopped_early and res.epochs_run < 60
+    assert res.epochs_run - res.best_epoch == 2
+
+
+def test_resuming_with_another_config_is_refused(synthetic_h5, tmp_path):
+    train(tiny("epochs=2"), synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    with pytest.raises(ValueError, match=r"config differs.*train.lr"):
+        train(tiny("epochs=2", "lr=0.5"), synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+
+
+def test_too_many_modes_for_the_grid_is_a_config_error(synthetic_h5, tmp_path):
+    with pytest.raises(ValueError, match=r"model.n_modes=100 exceeds 65.*data.subsample=2"):
+        train(tiny("n_modes=100"), synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+
+
+def test_a_file_that_is_not_a_checkpoint_is_refused(tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00not a torch file" * 10)
+    with pytest.raises(CheckpointError, match="not a readable ionfno checkpoint"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {"w": torch.zeros(2)}}, other)
+    with pytest.raises(CheckpointError, match="not an ionfno checkpoint"):
+        load_checkpoint(other)
+    newer = tmp_path / "newer.pt"
+    torch.save({"format": "ionfno-checkpoint", "version": 99}, newer)
+    with pytest.raises(CheckpointError, match="version 99"):
+        load_checkpoint(newer)
+    with pytest.raises(FileNotFoundError):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_damaged_last_checkpoint_is_reported_not_overwritten(synthetic_h5, tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "last.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError):
+        train(tiny("epochs=2"), synthetic_h5, out, device="cpu", progress=False)
+    assert (out / "last.pt").read_bytes() == b"garbage"
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(synthetic_h5, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(tiny("epochs=1"), synthetic_h5, tmp_path / "run", device="cuda", progress=False)
+
+
+def test_schedules_follow_their_definition(synthetic_h5, tmp_path):
+    # StepLR: lr_e = lr * gamma ** floor((e - 1) / step_size), logged at the start of epoch e.
+    cfg = tiny("epochs=5", "scheduler=step", "step_size=2", "gamma=0.5", "lr=0.01")
+    res = train(cfg, synthetic_h5, tmp_path / "step", device="cpu", progress=False)
+    np.testing.assert_allclose([r["lr"] for r in res.history], [0.01, 0.01, 0.005, 0.005, 0.0025])
+    # One-cycle sized to the run: starts at lr/25, peaks at lr, ends near lr * final_lr_ratio.
+    cfg = tiny("epochs=6", "scheduler=onecycle", "lr=0.01", "warmup_fraction=0.3")
+    res = train(cfg, synthetic_h5, tmp_path / "one", device="cpu", progress=False)
+    lrs = [r["lr"] for r in res.history]
+    assert lrs[0] == pytest.approx(0.01 / 25)
+    assert max(lrs) <= 0.01 + 1e-12 and lrs[-1] < lrs[2]
+    assert not any(math.isnan(v) for v in lrs)
