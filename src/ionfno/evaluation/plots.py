@@ -33,10 +33,10 @@ PRED_STYLE = {"color": "tab:orange", "lw": 1.2, "ls": "--", "label": "FNO"}
 RUN_COLOURS = {"constrained": "tab:blue", "unconstrained": "tab:red", "default": "tab:green"}
 
 
-def _figure(figsize: tuple[float, float]) -> Any:
+def _figure(figsize: tuple[float, float], layout: str | None = "constrained") -> Any:
     from matplotlib.figure import Figure
 
-    return Figure(figsize=figsize, layout="constrained")
+    return Figure(figsize=figsize, layout=layout)
 
 
 def figure_to_png(fig: Any, dpi: int = 90) -> bytes:
@@ -93,7 +93,12 @@ def plot_trajectories(
     panels = C + (i_app is not None)
     ncols = min(max_cols, panels)
     nrows = math.ceil(panels / ncols)
-    fig = _figure((2.3 * ncols + 0.5, 1.8 * nrows + 0.6))
+    width, height = 2.3 * ncols + 0.5, 1.8 * nrows + 0.6
+    # Fixed margins instead of constrained layout: its cost grows quickly with the number of
+    # panels (ORd's 42 took seconds), and equal panels need no solver.
+    fig = _figure((width, height), layout=None)
+    fig.subplots_adjust(left=0.55 / width, right=1 - 0.1 / width, bottom=0.45 / height,
+                        top=1 - (0.75 if title else 0.35) / height, wspace=0.45, hspace=0.45)
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     k = 0
     if i_app is not None:

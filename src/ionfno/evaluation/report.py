@@ -180,7 +180,7 @@ def render_html(results: Mapping[str, Any], figures: Mapping[str, tuple[bytes, s
     # --- per part
     part_names = [p for p in summary if p != "all"]
     rows = []
-    for p in ["all", *part_names]:
+    for p in [q for q in ("all", *part_names) if q in summary]:
         m = summary[p].get("rel_l2", {})
         rows.append([p, summary[p].get("n"), _pct(m.get("overall")), _pct(m.get("median")), _pct(m.get("p95")),
                      _pct(m.get("max"))] + [_pct(m.get("per_variable", {}).get(n)) for n in names[:6]])

@@ -1,0 +1,64 @@
+"""Pieces of the evaluation pipeline on small synthetic files: statistics, protocols, plans."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ionfno.data.storage import write_arrays
+from ionfno.evaluation.pipeline import EvaluateOptions, ood_protocols, read_tuning_trials, training_statistics
+from ionfno.evaluation.reproduce import load_reproduce_preset, reproduce, resolve_plan
+
+
+def test_training_statistics_streams_blocks_and_matches_numpy(tmp_path, rng):
+    n, N = 9, 12
+    t = np.linspace(0, 1, N)
+    states = (rng.standard_normal((n, 2, N)) + np.array([140.0, 0.0])[None, :, None]).astype(np.float32)
+    status = np.zeros(n, dtype=np.int8)
+    status[4] = 1  # a failed sample is left out, as in training
+    p = write_arrays(tmp_path / "d.h5", t, {"train": {"states": states, "i_app": np.zeros((n, N)), "status": status}},
+                     {"model": "fhn", "state_names": ["V", "w"]})
+    mean, std = training_statistics(p, subsample=2, n_train=7, block=3)
+    keep = states[[0, 1, 2, 3, 5, 6]][:, :, ::2].astype(np.float64)
+    np.testing.assert_allclose(mean, keep.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(std, keep.std(axis=0, ddof=1), rtol=1e-9)
+
+
+def test_ood_protocols_are_outside_the_training_distribution():
+    cases = ood_protocols("ord-epi", 1000.0, 3, seed=1)
+    assert list(cases) == ["onset_shift", "two_pulses", "pacing_train"]
+    shift, _ = cases["onset_shift"]
+    assert np.all(shift.onset >= 100.0) and np.all(shift.onset <= 400.0)
+    two, _ = cases["two_pulses"]
+    assert np.all(two.n_beats == 2) and np.all(two.onset + two.period < 1000.0)
+    train, _ = cases["pacing_train"]
+    assert np.all(train.n_beats == 4) and np.all(train.onset == 0)
+    with pytest.raises(ValueError, match="expected one of"):
+        ood_protocols("luo", 100.0, 1)
+
+
+def test_options_and_tuning_reader_fail_clearly(tmp_path):
+    with pytest.raises(ValueError, match="which"):
+        EvaluateOptions(which="middle")
+    with pytest.raises(ValueError, match="speed_samples"):
+        EvaluateOptions(speed_samples=-1)
+    assert read_tuning_trials(tmp_path) == []
+
+
+def test_reproduce_plans_merge_model_sections_and_refuse_unknown_keys(tmp_path):
+    plan = resolve_plan("ord", "quick")
+    assert plan["data"]["n_train"] == 300 and plan["data"]["workers"] == 2  # merged, not replaced
+    assert plan["train"]["preset"] == "fhn-quick" and plan["train"]["overrides"] == ["data.subsample=8"]
+    assert resolve_plan("hh", "cpu")["train"]["preset"] == "hh-default"
+    for name in ("quick", "cpu", "paper", "smoke"):
+        load_reproduce_preset(name)
+    with pytest.raises(ValueError, match="Unknown key"):
+        resolve_plan("fhn", {"data": {"n_trian": 3}})
+    with pytest.raises(ValueError, match="expected one of"):
+        resolve_plan("fhn", "fastest")
+    # A folder holding another plan is refused before any work.
+    (tmp_path / "reproduce.json").write_text(json.dumps(resolve_plan("fhn", "quick")))
+    with pytest.raises(ValueError, match="another plan"):
+        reproduce("fhn", "smoke", tmp_path, progress=False)
