@@ -131,6 +131,10 @@ def test_double_converts_weights():
     assert conv.weight.dtype == torch.float64
 
 
-def test_auto_prefers_dft_for_few_modes():
-    assert choose_implementation(16, 1260, torch.device("cpu")) == "dft"
-    assert choose_implementation(200, 1260, torch.device("cpu")) == "fft"
+def test_auto_prefers_dft_for_few_modes_on_long_grids():
+    cpu = torch.device("cpu")
+    assert choose_implementation(16, 1260, cpu) == "dft"
+    assert choose_implementation(64, 1260, cpu) == "fft"
+    assert choose_implementation(16, 256, cpu) == "fft"
+    conv = SpectralConv1d(2, 2, 16)
+    assert conv.resolve(1260, cpu) == "dft" and conv.resolve(100, cpu) == "fft"

@@ -71,9 +71,9 @@ class Pointwise(nn.Module):
     def forward(self, x: Tensor, add: Tensor | None = None) -> Tensor:
         """``W x + b`` (``+ add``), shapes ``(batch, channels, n_time)``."""
         batch, _, n_time = x.shape
-        # One batched GEMM with the bias as the accumulator; on CPU this is 1.0-3x faster than
-        # F.conv1d (mkldnn) for these shapes, most for the 2- and out-channel MLP ends
-        # (benchmarks/bench_fno_step.py).
+        # One batched GEMM with the bias as the accumulator. Measured on CPU (forward +
+        # backward, batch 32, 1260 points): as fast as F.conv1d (mkldnn) for 64/128-channel
+        # maps and 2-3x faster for the 2-channel ends of the lifting and projection MLPs.
         bias = self.bias[None, :, None].expand(batch, self.out_channels, n_time)
         y = torch.baddbmm(bias, self.weight.expand(batch, -1, -1), x)  # (B, O, N)
         return y if add is None else y + add
