@@ -51,12 +51,17 @@ def test_subthreshold_unrepolarised_double_and_nonfinite_traces():
 
 
 def test_compare_biomarkers_shift_and_confusion():
-    true = compute_biomarkers(np.stack([piecewise_ap(), piecewise_ap(), piecewise_ap(v_peak=-60.0)]), T,
-                              threshold=-20.0)
+    true = compute_biomarkers(
+        np.stack([piecewise_ap(), piecewise_ap(), piecewise_ap(v_peak=-60.0)]), T, threshold=-20.0
+    )
     # Prediction: the first AP 2 ms late (APDs unchanged), the second does not fire, the third fires.
     pred = compute_biomarkers(
-        np.stack([piecewise_ap(t_on=12.03, t_peak=14.0, t_rest=314.17), piecewise_ap(v_peak=-60.0),
-                  piecewise_ap()]), T, threshold=-20.0)
+        np.stack(
+            [piecewise_ap(t_on=12.03, t_peak=14.0, t_rest=314.17), piecewise_ap(v_peak=-60.0), piecewise_ap()]
+        ),
+        T,
+        threshold=-20.0,
+    )
     c = compare_biomarkers(true, pred)
     assert (c["both_fire"], c["missed_fire"], c["false_fire"], c["neither_fires"]) == (1, 1, 1, 0)
     np.testing.assert_allclose(c["fire_agreement"], 1 / 3)

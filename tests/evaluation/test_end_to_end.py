@@ -22,11 +22,25 @@ def smoke(tmp_path_factory):
 
 def test_reproduce_smoke_writes_every_stage(smoke):
     out, summary, _ = smoke
-    for rel in ("data.h5", "runs/default/best.pt", "runs/default/metrics.csv", "reports/default/report.html",
-                "reports/default/results.json", "reports/default/metrics.csv", "summary.json", "summary.md"):
+    for rel in (
+        "data.h5",
+        "runs/default/best.pt",
+        "runs/default/metrics.csv",
+        "reports/default/report.html",
+        "reports/default/results.json",
+        "reports/default/metrics.csv",
+        "summary.json",
+        "summary.md",
+    ):
         assert (out / rel).exists(), rel
     res = json.loads((out / "reports/default/results.json").read_text())
-    assert set(res["figures"]) >= {"trajectories_0", "error_per_variable", "error_distribution", "loss_curves", "ood"}
+    assert set(res["figures"]) >= {
+        "trajectories_0",
+        "error_per_variable",
+        "error_distribution",
+        "loss_curves",
+        "ood",
+    }
     assert set(res["ood"]["cases"]) == {"onset_shift", "two_pulses", "pacing_train"}
     methods = res["speed"]["methods"]
     assert {"surrogate (FNO)", "SciPy reference (BDF)"} <= set(methods)
@@ -42,8 +56,9 @@ def test_study_metric_agrees_with_the_training_loop(smoke):
     train_side = json.loads((out / "runs/default/test_metrics.json").read_text())["best"]
     np.testing.assert_allclose(res["metrics"]["all"]["rel_l2"]["overall"], train_side["rel_l2"], rtol=1e-4)
     for name in ("V", "w"):
-        np.testing.assert_allclose(res["metrics"]["all"]["rel_l2"]["per_variable"][name], train_side[f"rel_l2_{name}"],
-                                   rtol=1e-4)
+        np.testing.assert_allclose(
+            res["metrics"]["all"]["rel_l2"]["per_variable"][name], train_side[f"rel_l2_{name}"], rtol=1e-4
+        )
 
 
 def test_reproduce_resumes_by_skipping_finished_stages(smoke, capsys):
@@ -64,8 +79,24 @@ def test_cli_evaluate_and_torchscript_export(smoke, tmp_path, capsys):
 
     out, _, _ = smoke
     run = out / "runs/default"
-    rc = main(["evaluate", str(run), "--data", str(out / "data.h5"), "--out", str(tmp_path / "rep"),
-               "--speed-samples", "0", "--reference-samples", "0", "--ood-per-kind", "0", "--which", "last"])
+    rc = main(
+        [
+            "evaluate",
+            str(run),
+            "--data",
+            str(out / "data.h5"),
+            "--out",
+            str(tmp_path / "rep"),
+            "--speed-samples",
+            "0",
+            "--reference-samples",
+            "0",
+            "--ood-per-kind",
+            "0",
+            "--which",
+            "last",
+        ]
+    )
     assert rc == 0 and "study metric" in capsys.readouterr().out
     assert (tmp_path / "rep/report.html").exists()
     assert main(["export", str(run), "--out", str(tmp_path / "sur.pt")]) == 0

@@ -79,8 +79,9 @@ def _table_with_known_errors():
     std = np.full((2, n), 1.0 - NORMALISER_EPS)
     true[1, 1, 0] = 3.0  # widen the range of variable 1 ...
     pred[1, 1, 0] = 3.0  # ... without changing its error
-    t = compute_errors(pred, true, mean=mean, std=std, state_names=["V", "w"], state_units=["mV", "1"],
-                       parts=["a", "b"])
+    t = compute_errors(
+        pred, true, mean=mean, std=std, state_names=["V", "w"], state_units=["mV", "1"], parts=["a", "b"]
+    )
     return t, rel
 
 
@@ -121,5 +122,10 @@ def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match="same shape"):
         relative_lp(np.zeros((1, 1, 3)), np.zeros((1, 1, 4)))
     with pytest.raises(ValueError, match="state names"):
-        compute_errors(np.zeros((1, 2, 3)), np.ones((1, 2, 3)), mean=np.zeros((2, 3)), std=np.ones((2, 3)),
-                       state_names=["V"])
+        compute_errors(
+            np.zeros((1, 2, 3)),
+            np.ones((1, 2, 3)),
+            mean=np.zeros((2, 3)),
+            std=np.ones((2, 3)),
+            state_names=["V"],
+        )

@@ -18,8 +18,12 @@ def test_training_statistics_streams_blocks_and_matches_numpy(tmp_path, rng):
     states = (rng.standard_normal((n, 2, N)) + np.array([140.0, 0.0])[None, :, None]).astype(np.float32)
     status = np.zeros(n, dtype=np.int8)
     status[4] = 1  # a failed sample is left out, as in training
-    p = write_arrays(tmp_path / "d.h5", t, {"train": {"states": states, "i_app": np.zeros((n, N)), "status": status}},
-                     {"model": "fhn", "state_names": ["V", "w"]})
+    p = write_arrays(
+        tmp_path / "d.h5",
+        t,
+        {"train": {"states": states, "i_app": np.zeros((n, N)), "status": status}},
+        {"model": "fhn", "state_names": ["V", "w"]},
+    )
     mean, std = training_statistics(p, subsample=2, n_train=7, block=3)
     keep = states[[0, 1, 2, 3, 5, 6]][:, :, ::2].astype(np.float64)
     np.testing.assert_allclose(mean, keep.mean(axis=0), rtol=1e-12)

@@ -18,7 +18,12 @@ def test_trajectories_have_one_titled_panel_per_state_ord_size():
     assert isinstance(fig, Figure)
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert len(titles) == 42
-    assert titles[0] == "I_app [µA/µF]" and titles[1] == "s0 [mV]" and titles[2] == "s1 [mM]" and titles[-1] == "s40 [-]"
+    assert (
+        titles[0] == "I_app [µA/µF]"
+        and titles[1] == "s0 [mV]"
+        and titles[2] == "s1 [mM]"
+        and titles[-1] == "s40 [-]"
+    )
     assert all(len(ax.lines) == 2 for ax in fig.axes[1:42])  # truth and prediction in every state panel
 
 

@@ -24,23 +24,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         "evaluate",
         help="evaluate a trained run on a dataset; write an HTML/JSON/CSV report",
         description="Evaluate RUN_DIR on the test split of DATA: the study's metric and physical errors per "
-        "variable and dataset part, action-potential biomarkers, the worst samples, surrogate vs solver speed and "
-        "out-of-distribution stimuli; write REPORT_DIR/report.html (self-contained), results.json, metrics.csv, "
+        "variable and dataset part, action-potential biomarkers, the worst samples, surrogate vs solver "
+        "speed and out-of-distribution stimuli; write REPORT_DIR/report.html (self-contained), "
+        "results.json, metrics.csv, "
         "worst_samples.csv and figures/.",
     )
     p.add_argument("run_dir", type=Path, help="training run folder (best.pt / last.pt)")
     p.add_argument("--data", type=Path, required=True, help="the dataset file the run was trained on (.h5)")
     p.add_argument("--out", type=Path, required=True, help="report folder (created)")
     p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint (default best)")
-    p.add_argument("--split", choices=["train", "val", "test"], default="test", help="split evaluated (default test)")
+    p.add_argument(
+        "--split", choices=["train", "val", "test"], default="test", help="split evaluated (default test)"
+    )
     p.add_argument("--label", default="this run", help="name of the run in tables (e.g. constrained)")
-    p.add_argument("--compare", action="append", default=[], metavar="LABEL=RUN_DIR",
-                   help="overlay another run's loss curves (repeatable)")
-    p.add_argument("--tuning", action="append", default=[], metavar="LABEL=TUNE_DIR",
-                   help="plot a tuning folder's trial history (repeatable)")
-    p.add_argument("--speed-samples", type=int, default=64, help="samples timed for surrogate and fast solver")
+    p.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=RUN_DIR",
+        help="overlay another run's loss curves (repeatable)",
+    )
+    p.add_argument(
+        "--tuning",
+        action="append",
+        default=[],
+        metavar="LABEL=TUNE_DIR",
+        help="plot a tuning folder's trial history (repeatable)",
+    )
+    p.add_argument(
+        "--speed-samples", type=int, default=64, help="samples timed for surrogate and fast solver"
+    )
     p.add_argument("--reference-samples", type=int, default=4, help="samples timed for the SciPy reference")
-    p.add_argument("--ood-per-kind", type=int, default=3, help="out-of-distribution samples per kind (0 skips)")
+    p.add_argument(
+        "--ood-per-kind", type=int, default=3, help="out-of-distribution samples per kind (0 skips)"
+    )
     p.add_argument("--threads", type=int, default=1, help="torch threads during the evaluation (default 1)")
     p.add_argument("--n-worst", type=int, default=10, help="worst samples listed (default 10)")
     p.set_defaults(func=cmd_evaluate)
@@ -49,8 +66,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "reproduce",
         help="generate -> tune -> train -> evaluate -> report, resumable",
         description="Reproduce the reference study's pipeline for MODEL with a preset: quick (minutes, no "
-        "tuning), cpu (hours on a CPU, small tuning), paper (the study's protocol; GPU), smoke (seconds, CI), or a "
-        "JSON file. Every stage is skipped when its output is complete; run the same command again to resume.",
+        "tuning), cpu (hours on a CPU, small tuning), paper (the study's protocol; GPU), smoke "
+        "(seconds, CI), or a JSON file. Every stage is skipped when its output is complete; run the same "
+        "command again to resume.",
     )
     p.add_argument("model", nargs="?", help="ionic model (fhn, hh, ord, ...)")
     p.add_argument("--preset", default="quick", help="quick (default), cpu, paper, smoke, or a .json file")
@@ -68,9 +86,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         "ONNX needs the 'export' extra (the onnx package).",
     )
     p.add_argument("run_dir", type=Path, help="training run folder or checkpoint file")
-    p.add_argument("--out", type=Path, required=True, help="output file (.pt for TorchScript, .onnx for ONNX)")
-    p.add_argument("--format", choices=["torchscript", "onnx"], default=None,
-                   help="default: from the file name (.onnx -> onnx, else torchscript)")
+    p.add_argument(
+        "--out", type=Path, required=True, help="output file (.pt for TorchScript, .onnx for ONNX)"
+    )
+    p.add_argument(
+        "--format",
+        choices=["torchscript", "onnx"],
+        default=None,
+        help="default: from the file name (.onnx -> onnx, else torchscript)",
+    )
     p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint (default best)")
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17 for the DFT operator)")
     p.set_defaults(func=cmd_export)
@@ -84,21 +108,34 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise OSError(f"--out {str(args.out)!r} exists and is not a folder")
     opts = EvaluateOptions(
-        which=args.which, split=args.split, run_label=args.label, n_worst=args.n_worst,
-        compare_runs=_label_dirs(args.compare, "--compare"), tuning_dirs=_label_dirs(args.tuning, "--tuning"),
-        speed_samples=args.speed_samples, reference_samples=args.reference_samples,
-        ood_per_kind=args.ood_per_kind, threads=args.threads,
+        which=args.which,
+        split=args.split,
+        run_label=args.label,
+        n_worst=args.n_worst,
+        compare_runs=_label_dirs(args.compare, "--compare"),
+        tuning_dirs=_label_dirs(args.tuning, "--tuning"),
+        speed_samples=args.speed_samples,
+        reference_samples=args.reference_samples,
+        ood_per_kind=args.ood_per_kind,
+        threads=args.threads,
     )
     res = evaluate_run(args.run_dir, args.data, args.out, opts)
     rel = res["metrics"]["all"]["rel_l2"]
     per = ", ".join(f"{k} {100 * v:.3g} %" for k, v in list(rel["per_variable"].items())[:6])
-    print(f"{res['model']} {args.split}: study metric {100 * rel['overall']:.3g} % ({per}"
-          f"{', ...' if len(rel['per_variable']) > 6 else ''}); report: {args.out / 'report.html'}")
+    print(
+        f"{res['model']} {args.split}: study metric {100 * rel['overall']:.3g} % ({per}"
+        f"{', ...' if len(rel['per_variable']) > 6 else ''}); report: {args.out / 'report.html'}"
+    )
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ..evaluation.reproduce import format_summary, list_reproduce_presets, load_reproduce_preset, reproduce
+    from ..evaluation.reproduce import (
+        format_summary,
+        list_reproduce_presets,
+        load_reproduce_preset,
+        reproduce,
+    )
 
     if args.list_presets:
         for name in list_reproduce_presets():

@@ -38,6 +38,7 @@ __all__ = [
     "compare_biomarkers",
 ]
 
+
 @dataclass
 class Biomarkers:
     """Biomarkers of a batch of traces, each an array of shape ``(batch,)``.

@@ -75,17 +75,29 @@ def build_network(run: str | os.PathLike, which: str = "best") -> tuple[Any, dic
     model.load_state_dict(ck["model"])
     stored = np.linspace(0.0, float(info["t_end"]), int(info["n_points_stored"]))
     t = stored[:: int(info["subsample"])]
-    net = SurrogateNetwork(model, normalizer_from_state(kind, ck["normalizers"]["input"]),
-                           normalizer_from_state(kind, ck["normalizers"]["output"]), t / float(info["t_end"]))
+    net = SurrogateNetwork(
+        model,
+        normalizer_from_state(kind, ck["normalizers"]["input"]),
+        normalizer_from_state(kind, ck["normalizers"]["output"]),
+        t / float(info["t_end"]),
+    )
     net.eval()
     meta = {
-        "format": "ionfno-export", "format_version": 1,
-        "model": info["model"], "state_names": list(info["state_names"]),
-        "state_units": list(info["state_units"]), "time_unit": info.get("time_unit", "ms"),
-        "current_unit": info.get("current_unit", ""), "t_end": float(info["t_end"]), "n_points": int(t.shape[0]),
-        "t": t.tolist(), "input": "i_app (batch, n_points) float32, applied current on t",
-        "output": "states (batch, n_states, n_points) float32, model units", "checkpoint": str(p.resolve()),
-        "epoch": int(ck["epoch"]), "normalization": kind,
+        "format": "ionfno-export",
+        "format_version": 1,
+        "model": info["model"],
+        "state_names": list(info["state_names"]),
+        "state_units": list(info["state_units"]),
+        "time_unit": info.get("time_unit", "ms"),
+        "current_unit": info.get("current_unit", ""),
+        "t_end": float(info["t_end"]),
+        "n_points": int(t.shape[0]),
+        "t": t.tolist(),
+        "input": "i_app (batch, n_points) float32, applied current on t",
+        "output": "states (batch, n_states, n_points) float32, model units",
+        "checkpoint": str(p.resolve()),
+        "epoch": int(ck["epoch"]),
+        "normalization": kind,
     }
     return net, meta
 
@@ -149,7 +161,9 @@ def export_torchscript(run: str | os.PathLike, out: str | os.PathLike, *, which:
     return out
 
 
-def export_onnx(run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best", opset: int = 17) -> Path:
+def export_onnx(
+    run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best", opset: int = 17
+) -> Path:
     """Export the surrogate to ONNX with a dynamic batch axis (needs the ``onnx`` package).
 
     Raises
@@ -169,9 +183,16 @@ def export_onnx(run: str | os.PathLike, out: str | os.PathLike, *, which: str = 
     out = Path(out)
     with atomic_path(out, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)  # see export_torchscript
-        torch.onnx.export(net, (example,), str(tmp), input_names=["i_app"], output_names=["states"],
-                          dynamic_axes={"i_app": {0: "batch"}, "states": {0: "batch"}}, opset_version=opset,
-                          dynamo=False)
+        torch.onnx.export(
+            net,
+            (example,),
+            str(tmp),
+            input_names=["i_app"],
+            output_names=["states"],
+            dynamic_axes={"i_app": {0: "batch"}, "states": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
     _write_meta(out, meta | {"exporter": f"torch.onnx.export (torch {torch.__version__}), opset {opset}"})
     return out
 

@@ -223,7 +223,9 @@ class ErrorTable:
     def sample_overall(self, metric: str = "rel_l2") -> np.ndarray:
         """Per-sample value averaged over variables, shape ``(batch,)`` (relative metrics only)."""
         if metric not in RELATIVE_METRICS:
-            raise ValueError(f"No overall value for {metric!r} (units differ); expected one of {RELATIVE_METRICS}")
+            raise ValueError(
+                f"No overall value for {metric!r} (units differ); expected one of {RELATIVE_METRICS}"
+            )
         return _nanmean_rows(self.per_sample[metric])
 
     def part_names(self) -> list[str]:
@@ -253,10 +255,12 @@ class ErrorTable:
             for metric, v in self.per_sample.items():
                 sub = v[mask]
                 finite = np.isfinite(sub)
-                per_var = [float(sub[finite[:, c], c].mean()) if finite[:, c].any() else float("nan")
-                           for c in range(sub.shape[1])]
+                per_var = [
+                    float(sub[finite[:, c], c].mean()) if finite[:, c].any() else float("nan")
+                    for c in range(sub.shape[1])
+                ]
                 m: dict[str, Any] = {
-                    "per_variable": dict(zip(self.state_names, per_var)),
+                    "per_variable": dict(zip(self.state_names, per_var, strict=True)),
                     "n_nan": int((~finite).sum()),
                 }
                 if metric in RELATIVE_METRICS:
@@ -285,13 +289,29 @@ class ErrorTable:
         for part, entry in self.summary().items():
             for metric in self.per_sample:
                 m = entry[metric]
-                for name, unit in zip(self.state_names, self.state_units):
+                for name, unit in zip(self.state_names, self.state_units, strict=True):
                     unit_out = unit if metric in PHYSICAL_METRICS else "fraction"
-                    rows.append({"part": part, "n": entry["n"], "metric": metric, "variable": name,
-                                 "unit": unit_out, "value": m["per_variable"][name]})
+                    rows.append(
+                        {
+                            "part": part,
+                            "n": entry["n"],
+                            "metric": metric,
+                            "variable": name,
+                            "unit": unit_out,
+                            "value": m["per_variable"][name],
+                        }
+                    )
                 if m["overall"] is not None:
-                    rows.append({"part": part, "n": entry["n"], "metric": metric, "variable": "overall",
-                                 "unit": "fraction", "value": m["overall"]})
+                    rows.append(
+                        {
+                            "part": part,
+                            "n": entry["n"],
+                            "metric": metric,
+                            "variable": "overall",
+                            "unit": "fraction",
+                            "value": m["overall"],
+                        }
+                    )
         return rows
 
 

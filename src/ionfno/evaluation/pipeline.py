@@ -46,7 +46,8 @@ __all__ = [
 BIOMARKER_DEFINITIONS = (
     "Biomarkers of the first action potential of V: rest = V(0); fires = V exceeds the model's firing "
     "threshold (the datasets' definition); peak = max V of the first AP; upstroke time = upward crossing of "
-    "rest + 50 % of the amplitude (linear interpolation); APD50/APD90 = from the upstroke time to the downward "
+    "rest + 50 % of the amplitude (linear interpolation); APD50/APD90 = from the upstroke time to the "
+    "downward "
     "crossing of rest + 50 % / 10 % of the amplitude. Errors over the samples where both the solver and the "
     "FNO fire."
 )
@@ -139,8 +140,13 @@ def training_statistics(
     s1 = s2 = None
     count = 0
     for start in range(0, n, block):
-        arr = read_split(data_path, "train", dtype=np.float64, only_ok=only_ok,
-                         indices=np.arange(start, min(n, start + block)))["states"][:, :, ::subsample]
+        arr = read_split(
+            data_path,
+            "train",
+            dtype=np.float64,
+            only_ok=only_ok,
+            indices=np.arange(start, min(n, start + block)),
+        )["states"][:, :, ::subsample]
         if s1 is None:
             s1 = np.zeros(arr.shape[1:])
             s2 = np.zeros(arr.shape[1:])
@@ -265,29 +271,40 @@ def measure_speed(
                 t0 = time.perf_counter()
                 surrogate.predict_array(i_app)
                 best = min(best, time.perf_counter() - t0)
-            out["methods"]["surrogate (FNO)"] = {"n_samples": n_surrogate, "seconds_total": best,
-                                                "seconds_per_sample": best / n_surrogate}
+            out["methods"]["surrogate (FNO)"] = {
+                "n_samples": n_surrogate,
+                "seconds_total": best,
+                "seconds_per_sample": best / n_surrogate,
+            }
     finally:
         torch.set_num_threads(prev_threads)
-    for name, n, method, kw in (("fast solver (" + fast_method + ")", n_fast, fast_method, dict(fast_kwargs or {})),
-                                ("SciPy reference (BDF)", n_reference, "reference", {})):
+    for name, n, method, kw in (
+        ("fast solver (" + fast_method + ")", n_fast, fast_method, dict(fast_kwargs or {})),
+        ("SciPy reference (BDF)", n_reference, "reference", {}),
+    ):
         if not n:
             continue
         sel = stimulus.select(slice(0, n))
         t0 = time.perf_counter()
         traj = simulate(model, sel, t_end=t_end, n_points=n_points, method=method, progress=progress, **kw)
         wall = time.perf_counter() - t0
-        out["methods"][name] = {"n_samples": n, "seconds_total": wall, "seconds_per_sample": wall / n,
-                                "n_failed": int(np.sum(traj.status != 0))}
+        out["methods"][name] = {
+            "n_samples": n,
+            "seconds_total": wall,
+            "seconds_per_sample": wall / n,
+            "n_failed": int(np.sum(traj.status != 0)),
+        }
     sur = out["methods"].get("surrogate (FNO)")
     for v in out["methods"].values():
         v["speedup_of_surrogate"] = (v["seconds_per_sample"] / sur["seconds_per_sample"]) if sur else None
     out["threads"] = {"torch": threads, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
-    out["note"] = (f"Measured in one process, one after the other, on the same stimuli (the first samples of the "
-                   f"split); surrogate: best of {repeats} batched calls after a warm-up, {threads} torch thread(s), "
-                   "all states on its grid; solvers: one call each on the stored grid. The solvers are numpy code "
-                   "(single-threaded with OMP_NUM_THREADS=1). Timings on a shared machine are noisy: compare the "
-                   "ratios within one report.")
+    out["note"] = (
+        f"Measured in one process, one after the other, on the same stimuli (the first samples of the "
+        f"split); surrogate: best of {repeats} batched calls after a warm-up, {threads} torch thread(s), "
+        "all states on its grid; solvers: one call each on the stored grid. The solvers are numpy code "
+        "(single-threaded with OMP_NUM_THREADS=1). Timings on a shared machine are noisy: compare the "
+        "ratios within one report."
+    )
     return out
 
 
@@ -298,7 +315,13 @@ def measure_speed(
 OOD_SETTINGS: dict[str, dict[str, Any]] = {
     "fhn": {"amplitude": (0.5, 1.5), "duration": (2.0, 5.0), "onset": (0.1, 0.5), "gap": 0.5, "period": 25.0},
     "hh": {"amplitude": (5.0, 10.0), "duration": (1.0, 2.0), "onset": (0.1, 0.5), "gap": 0.4, "period": 20.0},
-    "ord": {"amplitude": (60.0, 100.0), "duration": (0.5, 2.0), "onset": (0.1, 0.4), "gap": 0.5, "period": 250.0},
+    "ord": {
+        "amplitude": (60.0, 100.0),
+        "duration": (0.5, 2.0),
+        "onset": (0.1, 0.4),
+        "gap": 0.5,
+        "period": 250.0,
+    },
 }
 
 
@@ -319,7 +342,9 @@ def ood_protocols(model: str, t_end: float, n_per_kind: int, seed: int = 0) -> d
 
     family = model.split("-")[0]
     if family not in OOD_SETTINGS:
-        raise ValueError(f"No out-of-distribution settings for model {model!r}; expected one of {sorted(OOD_SETTINGS)}")
+        raise ValueError(
+            f"No out-of-distribution settings for model {model!r}; expected one of {sorted(OOD_SETTINGS)}"
+        )
     s = OOD_SETTINGS[family]
     rng = np.random.default_rng(seed)
     n = n_per_kind
@@ -330,12 +355,18 @@ def ood_protocols(model: str, t_end: float, n_per_kind: int, seed: int = 0) -> d
     lead = rng.uniform(0.0, 0.1, n) * t_end
     period = s["period"]
     return {
-        "onset_shift": (pulse(amp(), dur(), onset),
-                        f"one pulse, onset U({s['onset'][0]:g}, {s['onset'][1]:g}) x T"),
-        "two_pulses": (pulse(amp(), dur(), lead, period=gap, n_beats=2),
-                       f"two pulses {gap:g} apart, first at U(0, 0.1) x T"),
-        "pacing_train": (pulse(amp(), dur(), 0.0, period=period, n_beats=4),
-                         f"4 pulses every {period:g} from t = 0"),
+        "onset_shift": (
+            pulse(amp(), dur(), onset),
+            f"one pulse, onset U({s['onset'][0]:g}, {s['onset'][1]:g}) x T",
+        ),
+        "two_pulses": (
+            pulse(amp(), dur(), lead, period=gap, n_beats=2),
+            f"two pulses {gap:g} apart, first at U(0, 0.1) x T",
+        ),
+        "pacing_train": (
+            pulse(amp(), dur(), 0.0, period=period, n_beats=4),
+            f"4 pulses every {period:g} from t = 0",
+        ),
     }
 
 
@@ -357,18 +388,40 @@ def _env() -> dict[str, Any]:
 
     from .. import __version__
 
-    return {"ionfno": __version__, "python": platform.python_version(), "numpy": np.__version__,
-            "torch": torch.__version__, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        "ionfno": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def _provenance(data_path: Path, info: Mapping[str, Any]) -> dict[str, Any]:
     st = data_path.stat()
-    keep = ("format", "format_version", "model", "model_version", "seed", "ionfno_version", "sizes",
-            "n_points", "n_states", "time_unit", "current_unit", "config", "created")
-    return {"path": str(data_path.resolve()), "bytes": st.st_size,
-            "modified": _dt.datetime.fromtimestamp(st.st_mtime, _dt.timezone.utc).isoformat(timespec="seconds"),
-            **{k: info[k] for k in keep if k in info}}
+    keep = (
+        "format",
+        "format_version",
+        "model",
+        "model_version",
+        "seed",
+        "ionfno_version",
+        "sizes",
+        "n_points",
+        "n_states",
+        "time_unit",
+        "current_unit",
+        "config",
+        "created",
+    )
+    return {
+        "path": str(data_path.resolve()),
+        "bytes": st.st_size,
+        "modified": _dt.datetime.fromtimestamp(st.st_mtime, _dt.UTC).isoformat(timespec="seconds"),
+        **{k: info[k] for k in keep if k in info},
+    }
 
 
 def _pick_plot_samples(table: ErrorTable) -> list[tuple[int, str]]:
@@ -454,13 +507,17 @@ def evaluate_run(
     info = dataset_info(data_path)
     names = [str(s) for s in info["state_names"]]
     if names != list(sur.state_names) or str(info.get("model")) != sur.model_name:
-        raise ValueError(f"Dataset {str(data_path)!r} ({info.get('model')}, states {names}) does not match the run "
-                         f"{str(run_dir)!r} ({sur.model_name}, states {list(sur.state_names)})")
+        raise ValueError(
+            f"Dataset {str(data_path)!r} ({info.get('model')}, states {names}) does not match the run "
+            f"{str(run_dir)!r} ({sur.model_name}, states {list(sur.state_names)})"
+        )
     sub = int(sur.info["subsample"])
     data = _read_eval_split(data_path, opt.split, sub)
     if data["t"].shape != sur.t.shape or not np.allclose(data["t"], sur.t, rtol=1e-9, atol=1e-12):
-        raise ValueError(f"The dataset's grid ({info['n_points']} points, subsample {sub}) differs from the run's "
-                         f"({sur.info['n_points_stored']} stored points over T = {sur.t_end:g})")
+        raise ValueError(
+            f"The dataset's grid ({info['n_points']} points, subsample {sub}) differs from the run's "
+            f"({sur.info['n_points_stored']} stored points over T = {sur.t_end:g})"
+        )
     model = get_model(sur.model_name)
     units = [str(u) for u in info.get("state_units", model.state_units)]
     cfg = sur.config
@@ -471,9 +528,12 @@ def evaluate_run(
         pred = sur.predict_array(data["i_app"])
     finally:
         torch.set_num_threads(prev_threads)
-    mean, std = training_statistics(data_path, subsample=sub, n_train=cfg.data.n_train, only_ok=cfg.data.only_ok)
-    table = compute_errors(pred, data["states"], mean=mean, std=std, state_names=names, state_units=units,
-                           parts=data["part"])
+    mean, std = training_statistics(
+        data_path, subsample=sub, n_train=cfg.data.n_train, only_ok=cfg.data.only_ok
+    )
+    table = compute_errors(
+        pred, data["states"], mean=mean, std=std, state_names=names, state_units=units, parts=data["part"]
+    )
     summary = table.summary()
 
     # --- biomarkers of V
@@ -489,10 +549,19 @@ def evaluate_run(
     for rank, i in enumerate(table.worst(opt.n_worst), start=1):
         row = table.per_sample["rel_l2"][i]
         wv = names[int(np.nanargmax(row))] if np.isfinite(row).any() else ""
-        worst.append({"rank": rank, "index": int(data["index"][i]), "part": str(data["part"][i]),
-                      "amplitude": float(data["amplitude"][i]), "duration": float(data["duration"][i]),
-                      "onset": float(data["onset"][i]), "rel_l2": float(overall[i]), "worst_variable": wv,
-                      "worst_variable_rel_l2": float(np.nanmax(row)) if wv else None})
+        worst.append(
+            {
+                "rank": rank,
+                "index": int(data["index"][i]),
+                "part": str(data["part"][i]),
+                "amplitude": float(data["amplitude"][i]),
+                "duration": float(data["duration"][i]),
+                "onset": float(data["onset"][i]),
+                "rel_l2": float(overall[i]),
+                "worst_variable": wv,
+                "worst_variable_rel_l2": float(np.nanmax(row)) if wv else None,
+            }
+        )
 
     # --- speed on the split's own stimuli
     stim = pulse(data["amplitude"], data["duration"], data["onset"])
@@ -501,10 +570,21 @@ def evaluate_run(
     speed = None
     if opt.speed_samples or opt.reference_samples:
         speed = measure_speed(
-            sur, model, stim, t_end=sur.t_end, n_points=int(info["n_points"]), subsample=sub,
-            n_surrogate=min(opt.speed_samples, n_avail), n_fast=min(opt.speed_samples, n_avail),
-            n_reference=min(opt.reference_samples, n_avail), fast_method=method, fast_kwargs=solver_kw,
-            repeats=opt.speed_repeats, threads=opt.threads, progress=opt.progress)
+            sur,
+            model,
+            stim,
+            t_end=sur.t_end,
+            n_points=int(info["n_points"]),
+            subsample=sub,
+            n_surrogate=min(opt.speed_samples, n_avail),
+            n_fast=min(opt.speed_samples, n_avail),
+            n_reference=min(opt.reference_samples, n_avail),
+            fast_method=method,
+            fast_kwargs=solver_kw,
+            repeats=opt.speed_repeats,
+            threads=opt.threads,
+            progress=opt.progress,
+        )
 
     # --- out of distribution
     ood = None
@@ -516,8 +596,15 @@ def evaluate_run(
         truth_kw = solver_kw if truth_method == method else {}
         cases = {}
         for kind, (st, desc) in ood_protocols(sur.model_name, sur.t_end, opt.ood_per_kind, opt.seed).items():
-            traj = simulate(model, st, t_end=sur.t_end, n_points=int(info["n_points"]), method=truth_method,
-                            progress=opt.progress, **truth_kw)
+            traj = simulate(
+                model,
+                st,
+                t_end=sur.t_end,
+                n_points=int(info["n_points"]),
+                method=truth_method,
+                progress=opt.progress,
+                **truth_kw,
+            )
             ok = traj.status == 0
             true_o = traj.states[ok][:, :, ::sub]
             i_o = traj.i_app[ok][:, ::sub]
@@ -534,27 +621,51 @@ def evaluate_run(
             f_true = compute_biomarkers(true_o[:, iv], data["t"], threshold=thr)
             f_pred = compute_biomarkers(pred_o[:, iv], data["t"], threshold=thr)
             cases[kind] = {
-                "n": int(true_o.shape[0]), "n_failed": int((~ok).sum()), "description": desc,
-                "rel_l2": s_o["rel_l2"]["overall"], "rel_l2_V": s_o["rel_l2"]["per_variable"][names[iv]],
+                "n": int(true_o.shape[0]),
+                "n_failed": int((~ok).sum()),
+                "description": desc,
+                "rel_l2": s_o["rel_l2"]["overall"],
+                "rel_l2_V": s_o["rel_l2"]["per_variable"][names[iv]],
                 "rmse_V": s_o["rmse"]["per_variable"][names[iv]],
                 "fire_agreement": compare_biomarkers(f_true, f_pred)["fire_agreement"],
-                "stimuli": {k: v.tolist() for k, v in st.select(np.flatnonzero(ok)).to_dict().items() if k != "kind"},
+                "stimuli": {
+                    k: v.tolist() for k, v in st.select(np.flatnonzero(ok)).to_dict().items() if k != "kind"
+                },
             }
             ood_plot[kind] = {"i_app": i_o, "true": true_o[:, iv], "pred": pred_o[:, iv]}
-        ood = {"cases": cases, "truth_method": truth_method,
-               "note": ("Truth from the solver the dataset was generated with; errors in the study's normalised "
-                        "space with the training statistics. Every training pulse started at t = 0 and was "
-                        "alone, so all these inputs are outside the training distribution.")}
+        ood = {
+            "cases": cases,
+            "truth_method": truth_method,
+            "note": (
+                "Truth from the solver the dataset was generated with; errors in the study's normalised "
+                "space with the training statistics. Every training pulse started at t = 0 and was "
+                "alone, so all these inputs are outside the training distribution."
+            ),
+        }
 
     # --- figures
     figures: dict[str, tuple[Any, str]] = {}
     t = data["t"]
     for k, (i, why) in enumerate(_pick_plot_samples(table)):
-        cap = (f"{why}: test index {int(data['index'][i])}, part {data['part'][i]}, A = {data['amplitude'][i]:.4g}, "
-               f"T_stim = {data['duration'][i]:.4g}, onset = {data['onset'][i]:.4g}; rel. L2 {100 * overall[i]:.3g} %")
-        figures[f"trajectories_{k}"] = (plots.plot_trajectories(
-            t, data["states"][i], pred[i], names, units, title=cap, time_unit=model.time_unit,
-            i_app=data["i_app"][i], current_unit=model.current_unit), cap)
+        cap = (
+            f"{why}: test index {int(data['index'][i])}, part {data['part'][i]}, "
+            f"A = {data['amplitude'][i]:.4g}, T_stim = {data['duration'][i]:.4g}, "
+            f"onset = {data['onset'][i]:.4g}; rel. L2 {100 * overall[i]:.3g} %"
+        )
+        figures[f"trajectories_{k}"] = (
+            plots.plot_trajectories(
+                t,
+                data["states"][i],
+                pred[i],
+                names,
+                units,
+                title=cap,
+                time_unit=model.time_unit,
+                i_app=data["i_app"][i],
+                current_unit=model.current_unit,
+            ),
+            cap,
+        )
     study_pv: dict[str, float] = {}
     from .study import study_results
 
@@ -562,31 +673,45 @@ def evaluate_run(
         pv = study_results(sur.model_name).get(col, {}).get("per_variable")
         if pv and (opt.run_label == col or not study_pv):
             study_pv = pv
-    figures["error_per_variable"] = (plots.plot_error_per_variable(
-        summary["all"]["rel_l2"]["per_variable"], study=study_pv or None,
-        title="study metric per variable (test)"), "Relative L2 error per variable (normalised space); dots: the "
-        "study's published per-variable values where it gives them.")
-    figures["error_distribution"] = (plots.plot_error_distributions(
-        {p: overall[table.parts == p] for p in table.part_names()}),
-        "Distribution of the per-sample error (mean over variables) by dataset part.")
+    figures["error_per_variable"] = (
+        plots.plot_error_per_variable(
+            summary["all"]["rel_l2"]["per_variable"],
+            study=study_pv or None,
+            title="study metric per variable (test)",
+        ),
+        "Relative L2 error per variable (normalised space); dots: the "
+        "study's published per-variable values where it gives them.",
+    )
+    figures["error_distribution"] = (
+        plots.plot_error_distributions({p: overall[table.parts == p] for p in table.part_names()}),
+        "Distribution of the per-sample error (mean over variables) by dataset part.",
+    )
     histories = {opt.run_label: read_history(run_dir)}
     for label, d in opt.compare_runs.items():
         if Path(d).resolve() != run_dir.resolve():
             histories[label] = read_history(d)
     if any(histories.values()):
-        figures["loss_curves"] = (plots.plot_loss_curves(histories), "Training (dotted) and validation (solid) loss "
-                                  "per epoch" + (" of the runs compared" if len(histories) > 1 else ""))
+        figures["loss_curves"] = (
+            plots.plot_loss_curves(histories),
+            "Training (dotted) and validation (solid) loss "
+            "per epoch" + (" of the runs compared" if len(histories) > 1 else ""),
+        )
     trials = {label: read_tuning_trials(d) for label, d in opt.tuning_dirs.items()}
     if any(trials.values()):
-        figures["tuning_history"] = (plots.plot_tuning_history(trials), "Objective of each tuning trial and the "
-                                     "best so far, per search space.")
+        figures["tuning_history"] = (
+            plots.plot_tuning_history(trials),
+            "Objective of each tuning trial and the best so far, per search space.",
+        )
     if bm_cmp["both_fire"]:
-        figures["biomarkers"] = (plots.plot_biomarker_scatter(bm_true, bm_pred, time_unit=model.time_unit,
-                                                              v_unit=units[iv]),
-                                 "Biomarkers predicted against true, samples where both fire.")
+        figures["biomarkers"] = (
+            plots.plot_biomarker_scatter(bm_true, bm_pred, time_unit=model.time_unit, v_unit=units[iv]),
+            "Biomarkers predicted against true, samples where both fire.",
+        )
     if ood_plot:
-        figures["ood"] = (plots.plot_ood(t, ood_plot, v_name=names[iv], v_unit=units[iv], time_unit=model.time_unit),
-                          "V under out-of-distribution stimuli: solid solver, dashed FNO; top row the current.")
+        figures["ood"] = (
+            plots.plot_ood(t, ood_plot, v_name=names[iv], v_unit=units[iv], time_unit=model.time_unit),
+            "V under out-of-distribution stimuli: solid solver, dashed FNO; top row the current.",
+        )
 
     ck_meta = _checkpoint_meta(run_dir, opt.which)
     results: dict[str, Any] = {
@@ -599,13 +724,13 @@ def evaluate_run(
         "n_parameters": ck_meta.get("n_parameters"),
         "data_path": str(data_path.resolve()),
         "split": opt.split,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "ionfno_version": __version__,
         "state_names": names,
         "state_units": units,
         "time_unit": model.time_unit,
         "current_unit": model.current_unit,
-        "ranges": dict(zip(names, table.ranges.tolist())),
+        "ranges": dict(zip(names, table.ranges.tolist(), strict=True)),
         "metrics": summary,
         "study": study_results(sur.model_name),
         "biomarkers": {"threshold": thr, "comparison": bm_cmp, "definitions": BIOMARKER_DEFINITIONS},

@@ -88,8 +88,10 @@ def plot_trajectories(
     pred = np.asarray(pred)
     C = true.shape[0]
     if pred.shape != true.shape or len(state_names) != C or len(state_units) != C:
-        raise ValueError(f"true/pred (C, N) and C names/units needed; got {true.shape}, {pred.shape}, "
-                         f"{len(state_names)} names, {len(state_units)} units")
+        raise ValueError(
+            f"true/pred (C, N) and C names/units needed; got {true.shape}, {pred.shape}, "
+            f"{len(state_names)} names, {len(state_units)} units"
+        )
     panels = C + (i_app is not None)
     ncols = min(max_cols, panels)
     nrows = math.ceil(panels / ncols)
@@ -97,8 +99,14 @@ def plot_trajectories(
     # Fixed margins instead of constrained layout: its cost grows quickly with the number of
     # panels (ORd's 42 took seconds), and equal panels need no solver.
     fig = _figure((width, height), layout=None)
-    fig.subplots_adjust(left=0.55 / width, right=1 - 0.1 / width, bottom=0.45 / height,
-                        top=1 - (0.75 if title else 0.35) / height, wspace=0.45, hspace=0.45)
+    fig.subplots_adjust(
+        left=0.55 / width,
+        right=1 - 0.1 / width,
+        bottom=0.45 / height,
+        top=1 - (0.75 if title else 0.35) / height,
+        wspace=0.45,
+        hspace=0.45,
+    )
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True)
     k = 0
     if i_app is not None:
@@ -169,7 +177,9 @@ def plot_error_distributions(errors_by_part: Mapping[str, np.ndarray], *, xlabel
     """
     fig = _figure((6.0, 3.4))
     ax = fig.add_subplot()
-    finite_all = np.concatenate([np.asarray(v, float)[np.isfinite(v)] for v in errors_by_part.values()] or [[]])
+    finite_all = np.concatenate(
+        [np.asarray(v, float)[np.isfinite(v)] for v in errors_by_part.values()] or [[]]
+    )
     finite_all = finite_all[finite_all > 0]
     if finite_all.size == 0:
         ax.text(0.5, 0.5, "no finite errors", ha="center", transform=ax.transAxes)
@@ -180,9 +190,17 @@ def plot_error_distributions(errors_by_part: Mapping[str, np.ndarray], *, xlabel
         v = np.asarray(v, float)
         v = v[np.isfinite(v) & (v > 0)] * 100
         if v.size:
-            ax.hist(v, bins=bins, histtype="step", lw=1.5, label=f"{part} (n={v.size}, median {np.median(v):.2g} %)")
+            ax.hist(
+                v,
+                bins=bins,
+                histtype="step",
+                lw=1.5,
+                label=f"{part} (n={v.size}, median {np.median(v):.2g} %)",
+            )
     ax.set_xscale("log")
-    ax.set_xlabel(xlabel or "per-sample relative L2 error [%] (normalised space, mean over variables)", fontsize=8)
+    ax.set_xlabel(
+        xlabel or "per-sample relative L2 error [%] (normalised space, mean over variables)", fontsize=8
+    )
     ax.set_ylabel("samples", fontsize=8)
     ax.legend(fontsize=7)
     return fig
@@ -252,8 +270,11 @@ def plot_biomarker_scatter(true: Any, pred: Any, *, time_unit: str = "ms", v_uni
     fig = _figure((9.0, 2.6))
     axes = fig.subplots(1, 4)
     both = np.asarray(true.fires) & np.asarray(pred.fires)
-    for ax, (name, unit) in zip(axes, [("v_peak", v_unit), ("t_upstroke", time_unit), ("apd50", time_unit),
-                                      ("apd90", time_unit)]):
+    for ax, (name, unit) in zip(
+        axes,
+        [("v_peak", v_unit), ("t_upstroke", time_unit), ("apd50", time_unit), ("apd90", time_unit)],
+        strict=True,
+    ):
         a, b = getattr(true, name)[both], getattr(pred, name)[both]
         ok = np.isfinite(a) & np.isfinite(b)
         ax.plot(a[ok], b[ok], ".", ms=3)

@@ -46,11 +46,32 @@ __all__ = ["reproduce", "load_reproduce_preset", "list_reproduce_presets", "reso
 
 _TOP_KEYS = {"description", "data", "tune", "train", "final_overrides", "evaluate", "models"}
 _DATA_KEYS = {"n_train", "n_val", "n_test", "seed", "n_points", "workers", "mixture"}
-_TUNE_KEYS = {"spaces", "trials", "overrides", "pruner", "grace", "reduction_factor", "threads", "jobs", "seed",
-              "timeout", "base", "budget", "preset"}
+_TUNE_KEYS = {
+    "spaces",
+    "trials",
+    "overrides",
+    "pruner",
+    "grace",
+    "reduction_factor",
+    "threads",
+    "jobs",
+    "seed",
+    "timeout",
+    "base",
+    "budget",
+    "preset",
+}
 _TRAIN_KEYS = {"preset", "overrides"}
-_EVAL_KEYS = {"speed_samples", "reference_samples", "ood_per_kind", "threads", "which", "n_worst", "speed_repeats",
-              "dpi"}
+_EVAL_KEYS = {
+    "speed_samples",
+    "reference_samples",
+    "ood_per_kind",
+    "threads",
+    "which",
+    "n_worst",
+    "speed_repeats",
+    "dpi",
+}
 
 
 def _preset_dir() -> Any:
@@ -82,7 +103,9 @@ def load_reproduce_preset(source: str | os.PathLike | Mapping[str, Any]) -> dict
         else:
             names = list_reproduce_presets()
             if s not in names:
-                raise ValueError(f"Unknown reproduction preset {s!r}; expected one of {names} or a .json file")
+                raise ValueError(
+                    f"Unknown reproduction preset {s!r}; expected one of {names} or a .json file"
+                )
             d = json.loads((_preset_dir() / f"{s}.json").read_text())
     _check_keys(d, _TOP_KEYS, "preset")
     for model, sub in (d.get("models") or {}).items():
@@ -204,11 +227,16 @@ def reproduce(
     plan_path = root / "reproduce.json"
     if plan_path.exists():
         old = json.loads(plan_path.read_text())
-        diffs = sorted(k for k in set(old) | set(plan) if k not in ("preset_name", "description")
-                       and old.get(k) != plan.get(k))
+        diffs = sorted(
+            k
+            for k in set(old) | set(plan)
+            if k not in ("preset_name", "description") and old.get(k) != plan.get(k)
+        )
         if diffs:
-            raise ValueError(f"{str(root)!r} holds a reproduction with another plan (differs in {diffs}); "
-                             "use the same preset or a new --out folder")
+            raise ValueError(
+                f"{str(root)!r} holds a reproduction with another plan (differs in {diffs}); "
+                "use the same preset or a new --out folder"
+            )
     write_json_atomic(plan_path, plan)
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
@@ -222,8 +250,15 @@ def reproduce(
         from ..data.generate import generate_dataset, make_config
 
         d = plan["data"]
-        gen = make_config(model, mixture=d.get("mixture"), n_train=d.get("n_train"), n_val=d.get("n_val"),
-                          n_test=d.get("n_test"), seed=int(d.get("seed", 0)), n_points=d.get("n_points"))
+        gen = make_config(
+            model,
+            mixture=d.get("mixture"),
+            n_train=d.get("n_train"),
+            n_val=d.get("n_val"),
+            n_test=d.get("n_test"),
+            seed=int(d.get("seed", 0)),
+            n_points=d.get("n_points"),
+        )
         workers = int(d.get("workers", min(2, os.cpu_count() or 1)))
         _say(f"[data] generating {data_path} ({workers} worker(s))")
         generate_dataset(gen, data_path, workers=workers, progress=progress)
@@ -260,9 +295,17 @@ def reproduce(
                 if summary.best_config is None:
                     raise RuntimeError(f"Tuning {space} finished no trial ({summary.stopped}); see {tdir}")
                 best = summary.best_config
-                write_json_atomic(done, {"best_config": best, "best_value": summary.best_value,
-                                         "best_trial": summary.best_number, "complete": summary.complete,
-                                         "pruned": summary.pruned, "failed": summary.failed})
+                write_json_atomic(
+                    done,
+                    {
+                        "best_config": best,
+                        "best_value": summary.best_value,
+                        "best_trial": summary.best_number,
+                        "complete": summary.complete,
+                        "pruned": summary.pruned,
+                        "failed": summary.failed,
+                    },
+                )
             cfg = config_from_dict(best, source=f"best trial of {tdir}")
             runs[space] = apply_overrides(cfg, list(plan["final_overrides"]))
     else:
@@ -296,13 +339,20 @@ def reproduce(
             results = json.loads((rep / "results.json").read_text())
         else:
             _say(f"[evaluate] {label}: report into {rep}")
-            opts = EvaluateOptions(run_label=label, compare_runs={k: str(root / "runs" / k) for k in runs},
-                                   tuning_dirs=tune_dirs, progress=False, **ev)
+            opts = EvaluateOptions(
+                run_label=label,
+                compare_runs={k: str(root / "runs" / k) for k in runs},
+                tuning_dirs=tune_dirs,
+                progress=False,
+                **ev,
+            )
             results = evaluate_run(rdir, data_path, rep, opts)
         rel = results["metrics"]["all"]["rel_l2"]
         summary["runs"][label] = {
-            "rel_l2": rel["overall"], "rel_l2_per_variable": rel["per_variable"],
-            "epoch": results.get("epoch"), "n_parameters": results.get("n_parameters"),
+            "rel_l2": rel["overall"],
+            "rel_l2_per_variable": rel["per_variable"],
+            "epoch": results.get("epoch"),
+            "n_parameters": results.get("n_parameters"),
             "report": str((rep / "report.html").resolve()),
         }
     timings["evaluate_s"] = time.perf_counter() - t0
@@ -321,12 +371,20 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     """A short Markdown table of the runs against the study's numbers."""
     study = summary.get("study") or {}
     cols = [c for c in ("default", "unconstrained", "constrained") if c in study]
-    lines = [f"# ionfno reproduce {summary['model']} ({summary['preset']})", "",
-             "| run | test error (study metric) | epochs | parameters | " + " | ".join(f"study {c}" for c in cols)
-             + " |", "|---|---|---|---|" + "---|" * len(cols)]
+    lines = [
+        f"# ionfno reproduce {summary['model']} ({summary['preset']})",
+        "",
+        "| run | test error (study metric) | epochs | parameters | "
+        + " | ".join(f"study {c}" for c in cols)
+        + " |",
+        "|---|---|---|---|" + "---|" * len(cols),
+    ]
     for label, r in summary["runs"].items():
         v = r["rel_l2"]
-        lines.append(f"| {label} | {100 * v:.3g} % | {r.get('epoch')} | {r.get('n_parameters')} | "
-                     + " | ".join(f"{100 * study[c]['overall']:.3g} %" for c in cols) + " |")
+        lines.append(
+            f"| {label} | {100 * v:.3g} % | {r.get('epoch')} | {r.get('n_parameters')} | "
+            + " | ".join(f"{100 * study[c]['overall']:.3g} %" for c in cols)
+            + " |"
+        )
     lines += ["", "Reports: " + ", ".join(f"{k}: {r['report']}" for k, r in summary["runs"].items()), ""]
     return "\n".join(lines)

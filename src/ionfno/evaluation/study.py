@@ -27,7 +27,11 @@ STUDY_RESULTS: dict[str, dict[str, dict[str, Any]]] = {
     "fhn": {
         "default": {"overall": 0.0089},
         "unconstrained": {"overall": 0.0088, "n_parameters": 8.7e6},
-        "constrained": {"overall": 0.0082, "per_variable": {"V": 0.0121, "w": 0.0042}, "n_parameters": 0.57e6},
+        "constrained": {
+            "overall": 0.0082,
+            "per_variable": {"V": 0.0121, "w": 0.0042},
+            "n_parameters": 0.57e6,
+        },
     },
     "hh": {
         "default": {"overall": 0.0330},
