@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 
-def fhn_trajectories(amplitude: np.ndarray, duration: np.ndarray, t: np.ndarray, dt: float = 0.05) -> np.ndarray:
+def fhn_trajectories(
+    amplitude: np.ndarray, duration: np.ndarray, t: np.ndarray, dt: float = 0.05
+) -> np.ndarray:
     """FitzHugh-Nagumo (the study's constants) under rectangular pulses, RK4; (n, 2, len(t))."""
     b, beta, c, delta, gamma, e = 5.0, 0.1, 1.0, 1.0, 0.25, 0.1
     n = amplitude.size
@@ -33,7 +35,9 @@ def fhn_trajectories(amplitude: np.ndarray, duration: np.ndarray, t: np.ndarray,
     return out
 
 
-def write_tiny_fhn(path, n_train: int = 24, n_val: int = 8, n_test: int = 8, n_points: int = 65, seed: int = 0):
+def write_tiny_fhn(
+    path, n_train: int = 24, n_val: int = 8, n_test: int = 8, n_points: int = 65, seed: int = 0
+):
     from ionfno.data.storage import write_arrays
 
     rng = np.random.default_rng(seed)
@@ -44,10 +48,21 @@ def write_tiny_fhn(path, n_train: int = 24, n_val: int = 8, n_test: int = 8, n_p
         d = rng.uniform(1.0, 100.0, n)
         states = fhn_trajectories(a, d, t)
         i_app = np.where(t[None, :] <= d[:, None], a[:, None], 0.0)
-        splits[name] = {"states": states, "i_app": i_app, "amplitude": a, "duration": d,
-                        "part": np.array(["general"] * n)}
-    attrs = {"model": "fhn", "state_names": ["V", "w"], "state_units": ["1", "1"], "time_unit": "1",
-             "current_unit": "1", "n_points": n_points}
+        splits[name] = {
+            "states": states,
+            "i_app": i_app,
+            "amplitude": a,
+            "duration": d,
+            "part": np.array(["general"] * n),
+        }
+    attrs = {
+        "model": "fhn",
+        "state_names": ["V", "w"],
+        "state_units": ["1", "1"],
+        "time_unit": "1",
+        "current_unit": "1",
+        "n_points": n_points,
+    }
     return write_arrays(path, t, splits, attrs)
 
 
@@ -58,5 +73,11 @@ def tiny_fhn(tmp_path_factory):
 
 
 # Training settings for fast trials: tiny model, 65-point grid, one thread.
-FAST = ["data.subsample=1", "train.epochs=2", "train.batch_size=8", "model.lifting_channels=8",
-        "model.projection_channels=8", "train.scheduler=step"]
+FAST = [
+    "data.subsample=1",
+    "train.epochs=2",
+    "train.batch_size=8",
+    "model.lifting_channels=8",
+    "model.projection_channels=8",
+    "train.scheduler=step",
+]

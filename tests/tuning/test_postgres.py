@@ -29,9 +29,12 @@ def test_two_workers_share_a_postgres_study(tiny_fhn, space_file, tmp_path):  # 
     study = f"test-{uuid.uuid4().hex[:12]}"  # a fresh study in a server that may hold others
     n = 5
     procs = [
-        subprocess.Popen(_tune_cmd(tiny_fhn, tmp_path / f"worker{i}", space_file, n, "--storage", URL,
-                                   "--study", study),
-                         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            _tune_cmd(tiny_fhn, tmp_path / f"worker{i}", space_file, n, "--storage", URL, "--study", study),
+            env=_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         for i in range(2)
     ]
     logs = [p.communicate(timeout=600)[0].decode() for p in procs]

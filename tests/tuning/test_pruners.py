@@ -14,7 +14,9 @@ from ionfno.tuning.report import epochs_to_within  # noqa: E402
 def _run(pruner_name: str, n_trials: int = 30, epochs: int = 16, seed: int = 0):
     """Curves c_i * (1 + 1/epoch): ordered by c_i at every epoch, so the best trial is known."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(pruner=make_pruner(pruner_name, grace=2, reduction_factor=3, max_epochs=epochs))
+    study = optuna.create_study(
+        pruner=make_pruner(pruner_name, grace=2, reduction_factor=3, max_epochs=epochs)
+    )
     rng = np.random.default_rng(seed)
     scales = rng.uniform(0.1, 1.0, n_trials)
     for c in scales:
@@ -25,7 +27,9 @@ def _run(pruner_name: str, n_trials: int = 30, epochs: int = 16, seed: int = 0):
             if t.should_prune():
                 state = optuna.trial.TrialState.PRUNED
                 break
-        study.tell(t, c * (1 + 1 / epochs) if state == optuna.trial.TrialState.COMPLETE else None, state=state)
+        study.tell(
+            t, c * (1 + 1 / epochs) if state == optuna.trial.TrialState.COMPLETE else None, state=state
+        )
     return study, scales
 
 

@@ -75,10 +75,17 @@ def test_samples_follow_the_declaration():
             assert np.all((arr - spec["low"]) % spec.get("step", 1) == 0), key
         # Log scale: log10 uniform, so its median sits at the middle of the decades; a linear
         # range would put it near the middle of the values instead.
-        mid = (math.log10(spec["low"]) + math.log10(spec["high"])) / 2 if spec["log"] else \
-            (spec["low"] + spec["high"]) / 2
+        mid = (
+            (math.log10(spec["low"]) + math.log10(spec["high"])) / 2
+            if spec["log"]
+            else (spec["low"] + spec["high"]) / 2
+        )
         med = np.median(np.log10(arr)) if spec["log"] else np.median(arr)
-        span = (math.log10(spec["high"]) - math.log10(spec["low"])) if spec["log"] else spec["high"] - spec["low"]
+        span = (
+            (math.log10(spec["high"]) - math.log10(spec["low"]))
+            if spec["log"]
+            else spec["high"] - spec["low"]
+        )
         assert abs(med - mid) < 0.1 * span, (key, med, mid)
     # The distributions optuna records are the declared ones (what TPE models).
     d = study.trials[0].distributions
@@ -113,9 +120,18 @@ def test_constrained_suggest_derives_modes_and_counts_exactly():
 
 def _fno(cfg, out_channels: int = 2) -> FNO1d:
     m = cfg.model
-    return FNO1d(n_modes=m.n_modes, in_channels=2, out_channels=out_channels, hidden_channels=m.hidden_channels,
-                 n_layers=m.n_layers, block=m.block, activation=m.activation, padding=m.padding,
-                 lifting_channels=m.lifting_channels, projection_channels=m.projection_channels)
+    return FNO1d(
+        n_modes=m.n_modes,
+        in_channels=2,
+        out_channels=out_channels,
+        hidden_channels=m.hidden_channels,
+        n_layers=m.n_layers,
+        block=m.block,
+        activation=m.activation,
+        padding=m.padding,
+        lifting_channels=m.lifting_channels,
+        projection_channels=m.projection_channels,
+    )
 
 
 @pytest.mark.parametrize("budget", [20_000, 35_000, 100_000, 250_000, 571_000, 1_500_000])
@@ -139,22 +155,40 @@ def test_every_budgeted_config_is_within_two_percent(budget):
 def test_budget_with_more_outputs_and_small_grid():
     # Four HH states and a coarse grid change the count; the solver must account for both.
     for block in ("classic", "zongyi", "residual"):
-        sol = solve_total_budget(20_000, hidden_channels=16, n_layers=2, block=block, n_points=65, out_channels=4)
+        sol = solve_total_budget(
+            20_000, hidden_channels=16, n_layers=2, block=block, n_points=65, out_channels=4
+        )
         assert sol is not None and sol.n_modes <= 33
-        m = FNO1d(n_modes=sol.n_modes, in_channels=2, out_channels=4, hidden_channels=16, n_layers=2, block=block,
-                  lifting_channels=sol.lifting_channels, projection_channels=sol.projection_channels)
+        m = FNO1d(
+            n_modes=sol.n_modes,
+            in_channels=2,
+            out_channels=4,
+            hidden_channels=16,
+            n_layers=2,
+            block=block,
+            lifting_channels=sol.lifting_channels,
+            projection_channels=sol.projection_channels,
+        )
         assert m.n_parameters() == sol.n_parameters
         assert abs(sol.n_parameters - 20_000) <= 400
 
 
 def test_projection_keeps_layers_and_moves_width():
-    h, n_l, sol = project_feasible(20_000, hidden_channels=128, n_layers=3, block="classic", n_points=N_POINTS,
-                                   widths=[4, 8, 16, 32, 48, 64, 128], layers=[1, 2, 3, 4, 5])
+    h, n_l, sol = project_feasible(
+        20_000,
+        hidden_channels=128,
+        n_layers=3,
+        block="classic",
+        n_points=N_POINTS,
+        widths=[4, 8, 16, 32, 48, 64, 128],
+        layers=[1, 2, 3, 4, 5],
+    )
     assert n_l == 3 and h < 64  # 3 layers of width >= 48 alone exceed 20 000 parameters
     assert abs(sol.n_parameters - 20_000) <= 400
     with pytest.raises(ValueError, match="No configuration"):
-        project_feasible(10**9, hidden_channels=8, n_layers=1, block="classic", n_points=65, widths=[4, 8],
-                         layers=[1])
+        project_feasible(
+            10**9, hidden_channels=8, n_layers=1, block="classic", n_points=65, widths=[4, 8], layers=[1]
+        )
 
 
 def test_budget_needs_a_budget_space():
@@ -171,8 +205,10 @@ def test_budget_needs_a_budget_space():
         ({"params": {"train.lr": {"type": "float", "low": 0, "high": 1, "log": True}}}, "low > 0"),
         ({"params": {"model.block": {"type": "categorical", "choices": []}}}, "non-empty 'choices'"),
         ({"params": {"train.lr": {"type": "uniform", "low": 0, "high": 1}}}, "'type' in"),
-        ({"params": {"train.lr": {"type": "float", "low": 0.1, "high": 1}}, "modes": {"rule": "magic"}},
-         "rule"),
+        (
+            {"params": {"train.lr": {"type": "float", "low": 0.1, "high": 1}}, "modes": {"rule": "magic"}},
+            "rule",
+        ),
         ({"params": {}}, "non-empty"),
         ({"params": {"train.lr": {"type": "float", "low": 0.1, "high": 1}}, "extra": 1}, "unknown field"),
     ],
@@ -184,7 +220,9 @@ def test_bad_space_files_are_refused(space, message):
 
 def test_space_file_by_path_and_unknown_name(tmp_path):
     p = tmp_path / "mine.json"
-    p.write_text(json.dumps({"params": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}}))
+    p.write_text(
+        json.dumps({"params": {"train.lr": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}})
+    )
     assert load_space(str(p)).params["train.lr"]["log"] is True
     with pytest.raises(ValueError, match="expected one of"):
         load_space("constrainedd")

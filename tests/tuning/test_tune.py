@@ -43,8 +43,17 @@ def space_file(tmp_path_factory):
 
 
 def _cfg(space_file, **kw) -> TuneConfig:
-    d = dict(space=space_file, trials=3, pruner="none", base="tiny", overrides=list(FAST), n_startup_trials=2,
-             threads=1, device="cpu", heartbeat_interval=5)
+    d = dict(
+        space=space_file,
+        trials=3,
+        pruner="none",
+        base="tiny",
+        overrides=list(FAST),
+        n_startup_trials=2,
+        threads=1,
+        device="cpu",
+        heartbeat_interval=5,
+    )
     d.update(kw)
     return TuneConfig(**d)
 
@@ -60,8 +69,9 @@ def _count(trials, *states):
 
 def test_tune_outputs_pruning_and_report(tiny_fhn, space_file, tmp_path, capsys):
     out = tmp_path / "tune"
-    cfg = _cfg(space_file, trials=6, pruner="asha", grace=1, reduction_factor=2,
-               overrides=[*FAST, "train.epochs=3"])
+    cfg = _cfg(
+        space_file, trials=6, pruner="asha", grace=1, reduction_factor=2, overrides=[*FAST, "train.epochs=3"]
+    )
     summary = tune(cfg, tiny_fhn, out, progress=False)
     trials = _trials(out)
     assert summary.complete + summary.pruned == 6 == _count(trials, "COMPLETE", "PRUNED")
@@ -72,9 +82,16 @@ def test_tune_outputs_pruning_and_report(tiny_fhn, space_file, tmp_path, capsys)
         assert record["state"] == t.state.name and record["params"] == t.params
         cfg_t = load_config(d / "config.json")
         m = cfg_t.model
-        n = FNO1d(n_modes=m.n_modes, in_channels=2, out_channels=2, hidden_channels=m.hidden_channels,
-                  n_layers=m.n_layers, block=m.block, lifting_channels=m.lifting_channels,
-                  projection_channels=m.projection_channels).n_parameters()
+        n = FNO1d(
+            n_modes=m.n_modes,
+            in_channels=2,
+            out_channels=2,
+            hidden_channels=m.hidden_channels,
+            n_layers=m.n_layers,
+            block=m.block,
+            lifting_channels=m.lifting_channels,
+            projection_channels=m.projection_channels,
+        ).n_parameters()
         assert t.user_attrs["n_parameters"] == record["n_parameters"] == n
         assert m.hidden_channels == t.params["model.hidden_channels"] and cfg_t.train.epochs == 3
         assert (d / "best.pt").exists() and (d / "metrics.csv").exists()
@@ -92,8 +109,12 @@ def test_tune_outputs_pruning_and_report(tiny_fhn, space_file, tmp_path, capsys)
     (study,) = rep["studies"]
     assert len(study["trials"]) == 6
     for row, t in zip(study["trials"], trials, strict=True):
-        assert (row["number"], row["state"], row["value"], row["params"]) == (t.number, t.state.name, t.value,
-                                                                               t.params)
+        assert (row["number"], row["state"], row["value"], row["params"]) == (
+            t.number,
+            t.state.name,
+            t.value,
+            t.params,
+        )
         assert row["n_parameters"] == t.user_attrs["n_parameters"]
     best = min((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
     assert study["best"]["number"] == best.number
@@ -105,8 +126,19 @@ def test_tune_outputs_pruning_and_report(tiny_fhn, space_file, tmp_path, capsys)
     assert f"best: trial {best.number}" in text
 
     # Asking again for the same number of trials does nothing; asking for more continues.
-    summary = tune(_cfg(space_file, trials=7, pruner="asha", grace=1, reduction_factor=2,
-                        overrides=[*FAST, "train.epochs=3"]), tiny_fhn, out, progress=False)
+    summary = tune(
+        _cfg(
+            space_file,
+            trials=7,
+            pruner="asha",
+            grace=1,
+            reduction_factor=2,
+            overrides=[*FAST, "train.epochs=3"],
+        ),
+        tiny_fhn,
+        out,
+        progress=False,
+    )
     assert summary.complete + summary.pruned == 7
 
 
@@ -148,9 +180,30 @@ def test_a_broken_setup_stops_after_max_failures(tiny_fhn, space_file, tmp_path,
 
 
 def _tune_cmd(data, out, space_file, trials, *extra):
-    return [sys.executable, "-m", "ionfno.cli", "tune", str(data), "--out", str(out), "--space", space_file,
-            "--trials", str(trials), "--base", "tiny", "--pruner", "none", "--threads", "1", "--device", "cpu",
-            "--no-progress", *[a for s in FAST for a in ("--set", s)], *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ionfno.cli",
+        "tune",
+        str(data),
+        "--out",
+        str(out),
+        "--space",
+        space_file,
+        "--trials",
+        str(trials),
+        "--base",
+        "tiny",
+        "--pruner",
+        "none",
+        "--threads",
+        "1",
+        "--device",
+        "cpu",
+        "--no-progress",
+        *[a for s in FAST for a in ("--set", s)],
+        *extra,
+    ]
 
 
 def _env():
@@ -193,7 +246,9 @@ def test_two_processes_share_one_study(tiny_fhn, space_file, tmp_path):
     # Create the database first so that the two workers do not race to create its tables.
     out.mkdir()
     open_storage(default_storage_url(out), heartbeat_interval=None)
-    procs = [subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)]
+    procs = [
+        subprocess.Popen(cmd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT) for _ in range(2)
+    ]
     logs = [p.communicate(timeout=300)[0].decode() for p in procs]
     assert all(p.returncode == 0 for p in procs), logs
     trials = _trials(out)
@@ -226,9 +281,18 @@ def test_cli_refuses_bad_input(tiny_fhn, space_file, tmp_path, capsys):
     assert "valid keys" in capsys.readouterr().err
     assert main(["tune-report", str(tmp_path / "nothing")]) == 2
     # A study refuses to continue with other settings.
-    run = [*base, "--space", space_file, "--trials", "1", "--pruner", "none", "--threads", "1",
-           *[a for s in FAST for a in ("--set", s)]]
+    run = [
+        *base,
+        "--space",
+        space_file,
+        "--trials",
+        "1",
+        "--pruner",
+        "none",
+        "--threads",
+        "1",
+        *[a for s in FAST for a in ("--set", s)],
+    ]
     assert main(run) == 0
     assert main([*run, "--set", "train.lr=0.5"]) == 2
     assert "created with a different base" in capsys.readouterr().err
-

@@ -178,8 +178,14 @@ def solve_total_budget(
 
     def count(k: int, c: int) -> int:
         return count_parameters(
-            n_modes=k, hidden_channels=hidden_channels, n_layers=n_layers, block=block,
-            lifting_channels=c, projection_channels=c, in_channels=in_channels, out_channels=out_channels,
+            n_modes=k,
+            hidden_channels=hidden_channels,
+            n_layers=n_layers,
+            block=block,
+            lifting_channels=c,
+            projection_channels=c,
+            in_channels=in_channels,
+            out_channels=out_channels,
         )
 
     # The count is affine in K and in C separately (no K*C term): read the three coefficients
@@ -239,9 +245,11 @@ def project_feasible(
     ValueError
         If no (width, layers) pair in ``widths`` x ``layers`` can meet the budget on this grid.
     """
+
     def solve(h: int, n_l: int) -> BudgetSolution | None:
-        return solve_total_budget(budget, hidden_channels=h, n_layers=n_l, block=block, n_points=n_points,
-                                  **solve_kwargs)
+        return solve_total_budget(
+            budget, hidden_channels=h, n_layers=n_l, block=block, n_points=n_points, **solve_kwargs
+        )
 
     exact = solve(hidden_channels, n_layers)
     if exact is not None:

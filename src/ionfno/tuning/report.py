@@ -16,8 +16,15 @@ from typing import Any
 
 from .._io import write_json_atomic
 
-__all__ = ["load_studies", "trial_rows", "epochs_to_within", "study_summary", "write_presets", "compare",
-           "format_report"]
+__all__ = [
+    "load_studies",
+    "trial_rows",
+    "epochs_to_within",
+    "study_summary",
+    "write_presets",
+    "compare",
+    "format_report",
+]
 
 
 def load_studies(storage_url: str, names: list[str] | None = None) -> list[Any]:
@@ -64,23 +71,25 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
     for t in study.get_trials(deepcopy=False):
         ua = t.user_attrs
         cfg = ua.get("config") or {}
-        rows.append({
-            "number": t.number,
-            "state": t.state.name,
-            "value": t.value,
-            "params": dict(t.params),
-            "n_parameters": ua.get("n_parameters"),
-            "size_rule": ua.get("size_rule"),
-            "model": cfg.get("model"),
-            "config": cfg or None,
-            "epochs_run": ua.get("epochs_run", len(t.intermediate_values) or None),
-            "epochs_to_5pct": epochs_to_within(t.intermediate_values),
-            "test": ua.get("test"),
-            "fail_reason": ua.get("fail_reason"),
-            "retry_of": ua.get("retry_of"),
-            "trial_dir": ua.get("trial_dir"),
-            "duration_s": t.duration.total_seconds() if t.duration is not None else None,
-        })
+        rows.append(
+            {
+                "number": t.number,
+                "state": t.state.name,
+                "value": t.value,
+                "params": dict(t.params),
+                "n_parameters": ua.get("n_parameters"),
+                "size_rule": ua.get("size_rule"),
+                "model": cfg.get("model"),
+                "config": cfg or None,
+                "epochs_run": ua.get("epochs_run", len(t.intermediate_values) or None),
+                "epochs_to_5pct": epochs_to_within(t.intermediate_values),
+                "test": ua.get("test"),
+                "fail_reason": ua.get("fail_reason"),
+                "retry_of": ua.get("retry_of"),
+                "trial_dir": ua.get("trial_dir"),
+                "duration_s": t.duration.total_seconds() if t.duration is not None else None,
+            }
+        )
     return rows
 
 
@@ -91,7 +100,11 @@ def _kind(study: Any, rows: list[dict[str, Any]]) -> str:
     if rules and "sampled" not in rules:
         return "constrained"
     space = (study.user_attrs.get("ionfno") or {}).get("space", {})
-    return "constrained" if space.get("modes") or study.user_attrs.get("ionfno", {}).get("budget") else "unconstrained"
+    return (
+        "constrained"
+        if space.get("modes") or study.user_attrs.get("ionfno", {}).get("budget")
+        else "unconstrained"
+    )
 
 
 def study_summary(study: Any) -> dict[str, Any]:
@@ -120,8 +133,10 @@ def write_presets(summary: dict[str, Any], out_dir: str | Path, top: int = 3) ->
     """Write the ``top`` complete trials' configs as training presets (``<study>-rank<k>.json``)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    complete = sorted((r for r in summary["trials"] if r["state"] == "COMPLETE" and r["value"] is not None),
-                      key=lambda r: r["value"])
+    complete = sorted(
+        (r for r in summary["trials"] if r["state"] == "COMPLETE" and r["value"] is not None),
+        key=lambda r: r["value"],
+    )
     paths = []
     for rank, r in enumerate(complete[:top], start=1):
         if not r["config"]:
@@ -130,7 +145,8 @@ def write_presets(summary: dict[str, Any], out_dir: str | Path, top: int = 3) ->
         test = (r.get("test") or {}).get("rel_l2")
         cfg["description"] = (
             f"Tuned: study {summary['name']!r} ({summary['kind']}), trial {r['number']}, rank {rank}: "
-            f"validation error {r['value']:.4g}" + (f", test error {test:.4g}" if test is not None else "")
+            f"validation error {r['value']:.4g}"
+            + (f", test error {test:.4g}" if test is not None else "")
             + f", {r['n_parameters']} parameters, {r['epochs_run']} epochs."
         )
         path = out / f"{summary['name']}-rank{rank}.json"
@@ -149,14 +165,20 @@ def compare(summaries: list[dict[str, Any]]) -> dict[str, Any] | None:
         cur = by_kind.get(s["kind"])
         if cur is None or b["value"] < cur["best_val"]:
             by_kind[s["kind"]] = {
-                "study": s["name"], "trial": b["number"], "best_val": b["value"],
-                "test_error": (b.get("test") or {}).get("rel_l2"), "n_parameters": b["n_parameters"],
-                "epochs_run": b["epochs_run"], "epochs_to_5pct": b["epochs_to_5pct"],
+                "study": s["name"],
+                "trial": b["number"],
+                "best_val": b["value"],
+                "test_error": (b.get("test") or {}).get("rel_l2"),
+                "n_parameters": b["n_parameters"],
+                "epochs_run": b["epochs_run"],
+                "epochs_to_5pct": b["epochs_to_5pct"],
             }
     if len(by_kind) < 2:
         return None
     c, u = by_kind["constrained"], by_kind["unconstrained"]
-    ratio = (u["epochs_to_5pct"] / c["epochs_to_5pct"]) if c["epochs_to_5pct"] and u["epochs_to_5pct"] else None
+    ratio = (
+        (u["epochs_to_5pct"] / c["epochs_to_5pct"]) if c["epochs_to_5pct"] and u["epochs_to_5pct"] else None
+    )
     return {"constrained": c, "unconstrained": u, "epochs_ratio_unconstrained_over_constrained": ratio}
 
 
@@ -168,43 +190,54 @@ def _fmt(v: Any, spec: str = ".4g") -> str:
     return str(v)
 
 
-def format_report(summaries: list[dict[str, Any]], comparison: dict[str, Any] | None,
-                  presets: list[Path]) -> str:
+def format_report(
+    summaries: list[dict[str, Any]], comparison: dict[str, Any] | None, presets: list[Path]
+) -> str:
     """Human-readable report: one table per study, then the comparison."""
     lines: list[str] = []
     for s in summaries:
         counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s["counts"].items()))
         budget = f", budget {s['budget']}" if s["budget"] else ""
         lines.append(f"study {s['name']} ({s['kind']}{budget}): {counts}")
-        lines.append(f"  {'#':>4} {'state':<8} {'val':>9} {'test':>9} {'epochs':>6} {'to5%':>5} {'params':>9} "
-                     f"{'H':>4} {'L':>2} {'K':>3} {'block':<8} {'act':<10} {'lr':>8}")
+        lines.append(
+            f"  {'#':>4} {'state':<8} {'val':>9} {'test':>9} {'epochs':>6} {'to5%':>5} {'params':>9} "
+            f"{'H':>4} {'L':>2} {'K':>3} {'block':<8} {'act':<10} {'lr':>8}"
+        )
         for r in s["trials"]:
             m = r["model"] or {}
             p = r["params"]
             lines.append(
                 f"  {r['number']:>4} {r['state']:<8} {_fmt(r['value']):>9} "
                 f"{_fmt((r.get('test') or {}).get('rel_l2')):>9} {_fmt(r['epochs_run']):>6} "
-                f"{_fmt(r['epochs_to_5pct']):>5} {_fmt(r['n_parameters']):>9} {_fmt(m.get('hidden_channels')):>4} "
-                f"{_fmt(m.get('n_layers')):>2} {_fmt(m.get('n_modes')):>3} {_fmt(m.get('block')):<8} "
+                f"{_fmt(r['epochs_to_5pct']):>5} {_fmt(r['n_parameters']):>9} "
+                f"{_fmt(m.get('hidden_channels')):>4} {_fmt(m.get('n_layers')):>2} "
+                f"{_fmt(m.get('n_modes')):>3} "
+                f"{_fmt(m.get('block')):<8} "
                 f"{_fmt(m.get('activation')):<10} {_fmt(p.get('train.lr'), '.2e'):>8}"
                 + (f"  ({r['fail_reason']})" if r["fail_reason"] else "")
             )
         b = s["best"]
         if b is not None:
-            lines.append(f"  best: trial {b['number']}, validation error {b['value']:.4g}, "
-                         f"{b['n_parameters']} parameters, within 5 % of its final error after "
-                         f"{b['epochs_to_5pct']} of {b['epochs_run']} epochs")
+            lines.append(
+                f"  best: trial {b['number']}, validation error {b['value']:.4g}, "
+                f"{b['n_parameters']} parameters, within 5 % of its final error after "
+                f"{b['epochs_to_5pct']} of {b['epochs_run']} epochs"
+            )
         lines.append("")
     if comparison is not None:
         c, u = comparison["constrained"], comparison["unconstrained"]
         lines.append("constrained vs unconstrained (best trial of each):")
         lines.append(f"  {'':<14} {'val':>9} {'test':>9} {'params':>10} {'epochs to 5%':>13}")
         for name, d in (("constrained", c), ("unconstrained", u)):
-            lines.append(f"  {name:<14} {_fmt(d['best_val']):>9} {_fmt(d['test_error']):>9} "
-                         f"{_fmt(d['n_parameters']):>10} {_fmt(d['epochs_to_5pct']):>13}")
+            lines.append(
+                f"  {name:<14} {_fmt(d['best_val']):>9} {_fmt(d['test_error']):>9} "
+                f"{_fmt(d['n_parameters']):>10} {_fmt(d['epochs_to_5pct']):>13}"
+            )
         if comparison["epochs_ratio_unconstrained_over_constrained"] is not None:
-            lines.append(f"  unconstrained needs {comparison['epochs_ratio_unconstrained_over_constrained']:.2f}x "
-                         "the epochs of constrained to come within 5 %")
+            lines.append(
+                f"  unconstrained needs {comparison['epochs_ratio_unconstrained_over_constrained']:.2f}x "
+                "the epochs of constrained to come within 5 %"
+            )
     for p in presets:
         lines.append(f"preset written: {p}")
     return "\n".join(lines).rstrip() + "\n"

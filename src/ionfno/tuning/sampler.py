@@ -40,7 +40,8 @@ def make_sampler(seed: int, *, n_startup_trials: int = 10, constant_liar: bool =
                 if s is None:
                     # Mix the seed and the number so neighbouring seeds do not share streams.
                     s = optuna.samplers.TPESampler(
-                        seed=(seed * 1_000_003 + trial.number) % (2**32), n_startup_trials=n_startup_trials,
+                        seed=(seed * 1_000_003 + trial.number) % (2**32),
+                        n_startup_trials=n_startup_trials,
                         constant_liar=constant_liar,
                     )
                     self._inner[trial._trial_id] = s

@@ -50,7 +50,9 @@ PARAM_TYPES = ("float", "int", "categorical")
 
 def _rule_spectral_budget(values: dict[str, Any], rule: dict[str, Any], n_points: int) -> int:
     return spectral_modes(
-        int(values["model.hidden_channels"]), int(values["model.n_layers"]), n_points,
+        int(values["model.hidden_channels"]),
+        int(values["model.n_layers"]),
+        n_points,
         int(rule.get("spectral_budget", STUDY_SPECTRAL_BUDGET)),
     )
 
@@ -194,14 +196,23 @@ def _check_spec(where: str, spec: Any) -> dict[str, Any]:
     if kind == "categorical":
         choices = spec.get("choices")
         if not isinstance(choices, list) or not choices or set(spec) - {"type", "choices"}:
-            raise ValueError(f"{where}: a categorical spec needs a non-empty 'choices' list (and nothing else)")
+            raise ValueError(
+                f"{where}: a categorical spec needs a non-empty 'choices' list (and nothing else)"
+            )
         return {"type": kind, "choices": list(choices)}
     allowed = {"type", "low", "high", "log", "step"}
     if set(spec) - allowed:
-        raise ValueError(f"{where}: unknown field(s) {sorted(set(spec) - allowed)}; expected {sorted(allowed)}")
+        raise ValueError(
+            f"{where}: unknown field(s) {sorted(set(spec) - allowed)}; expected {sorted(allowed)}"
+        )
     low, high, log = spec.get("low"), spec.get("high"), bool(spec.get("log", False))
     num = (int,) if kind == "int" else (int, float)
-    if not isinstance(low, num) or not isinstance(high, num) or isinstance(low, bool) or isinstance(high, bool):
+    if (
+        not isinstance(low, num)
+        or not isinstance(high, num)
+        or isinstance(low, bool)
+        or isinstance(high, bool)
+    ):
         raise ValueError(f"{where}: 'low' and 'high' must be {'integers' if kind == 'int' else 'numbers'}")
     if not low < high:
         raise ValueError(f"{where}: need low < high, got [{low}, {high}]")
@@ -223,8 +234,9 @@ def sample_values(trial: Any, space: SearchSpace) -> dict[str, Any]:
         if kind == "float":
             values[key] = trial.suggest_float(key, spec["low"], spec["high"], log=spec["log"])
         elif kind == "int":
-            values[key] = trial.suggest_int(key, spec["low"], spec["high"], step=spec.get("step", 1),
-                                            log=spec["log"])
+            values[key] = trial.suggest_int(
+                key, spec["low"], spec["high"], step=spec.get("step", 1), log=spec["log"]
+            )
         else:
             values[key] = trial.suggest_categorical(key, spec["choices"])
     return values
@@ -242,7 +254,12 @@ class Derived:
 
 
 def derive(
-    values: dict[str, Any], space: SearchSpace, base: Any, *, n_points: int, out_channels: int,
+    values: dict[str, Any],
+    space: SearchSpace,
+    base: Any,
+    *,
+    n_points: int,
+    out_channels: int,
     budget: int | None = None,
 ) -> Derived:
     """Complete sampled ``values`` with the space's derived dimensions and count the parameters.
@@ -269,27 +286,42 @@ def derive(
     projected = None
     if budget is not None:
         if space.budget is None:
-            raise ValueError(f"Search space {space.name!r} has no 'budget' section, so --budget does not apply; "
-                             "use a constrained space")
+            raise ValueError(
+                f"Search space {space.name!r} has no 'budget' section, so --budget does not apply; "
+                "use a constrained space"
+            )
         opts = space.budget
         widths = space.choices_of("model.hidden_channels", m.hidden_channels)
         layers = space.choices_of("model.n_layers", m.n_layers)
         h, n_l, sol = project_feasible(
-            budget, hidden_channels=m.hidden_channels, n_layers=m.n_layers, block=m.block, n_points=n_points,
-            widths=widths, layers=layers, out_channels=out_channels,
+            budget,
+            hidden_channels=m.hidden_channels,
+            n_layers=m.n_layers,
+            block=m.block,
+            n_points=n_points,
+            widths=widths,
+            layers=layers,
+            out_channels=out_channels,
             tolerance=float(opts.get("tolerance", 0.02)),
             channels_range=tuple(opts.get("channels_range", (8, 1024))),
             preferred_channels=int(opts.get("preferred_channels", 128)),
         )
         if (h, n_l) != (m.hidden_channels, m.n_layers):
             projected = {"model.hidden_channels": m.hidden_channels, "model.n_layers": m.n_layers}
-        out.update({"model.hidden_channels": h, "model.n_layers": n_l, "model.n_modes": sol.n_modes,
-                    "model.lifting_channels": sol.lifting_channels,
-                    "model.projection_channels": sol.projection_channels})
+        out.update(
+            {
+                "model.hidden_channels": h,
+                "model.n_layers": n_l,
+                "model.n_modes": sol.n_modes,
+                "model.lifting_channels": sol.lifting_channels,
+                "model.projection_channels": sol.projection_channels,
+            }
+        )
         rule = "total_budget"
     elif space.modes is not None:
         out["model.n_modes"] = MODE_RULES[space.modes["rule"]](
-            {"model.hidden_channels": m.hidden_channels, "model.n_layers": m.n_layers}, space.modes, n_points)
+            {"model.hidden_channels": m.hidden_channels, "model.n_layers": m.n_layers}, space.modes, n_points
+        )
         rule = space.modes["rule"]
     else:
         rule = "sampled"
@@ -299,8 +331,12 @@ def derive(
 
     final = apply_overrides(base, [_override(k, v) for k, v in out.items()]).model
     n = count_parameters(
-        n_modes=final.n_modes, hidden_channels=final.hidden_channels, n_layers=final.n_layers, block=final.block,
-        lifting_channels=final.lifting_channels, projection_channels=final.projection_channels,
+        n_modes=final.n_modes,
+        hidden_channels=final.hidden_channels,
+        n_layers=final.n_layers,
+        block=final.block,
+        lifting_channels=final.lifting_channels,
+        projection_channels=final.projection_channels,
         out_channels=out_channels,
     )
     if budget is not None and not math.isclose(n, budget, rel_tol=float(space.budget.get("tolerance", 0.02))):
@@ -314,7 +350,13 @@ def _override(key: str, value: Any) -> str:
 
 
 def suggest(
-    trial: Any, space: SearchSpace, base: Any, *, n_points: int, out_channels: int, budget: int | None = None,
+    trial: Any,
+    space: SearchSpace,
+    base: Any,
+    *,
+    n_points: int,
+    out_channels: int,
+    budget: int | None = None,
 ) -> Any:
     """Sample one configuration: the base config with the space's values and derived dimensions.
 
@@ -342,8 +384,9 @@ def suggest(
     """
     from ..training import apply_overrides
 
-    d = derive(sample_values(trial, space), space, base, n_points=n_points, out_channels=out_channels,
-               budget=budget)
+    d = derive(
+        sample_values(trial, space), space, base, n_points=n_points, out_channels=out_channels, budget=budget
+    )
     trial.set_user_attr("n_parameters", d.n_parameters)
     trial.set_user_attr("size_rule", d.rule)
     trial.set_user_attr("config_values", d.values)

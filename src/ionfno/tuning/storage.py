@@ -90,18 +90,25 @@ def open_storage(
         if on_stale is not None:
             # optuna >= 4.5 renamed the argument; accept both.
             params = inspect.signature(optuna.storages.RDBStorage).parameters
-            name = "heartbeat_stale_trial_callback" if "heartbeat_stale_trial_callback" in params \
+            name = (
+                "heartbeat_stale_trial_callback"
+                if "heartbeat_stale_trial_callback" in params
                 else "failed_trial_callback"
+            )
             kwargs[name] = on_stale
     try:
         with warnings_quiet():
             return optuna.storages.RDBStorage(url, **kwargs)
     except ModuleNotFoundError as e:
         hint = " (pip install 'ionfno[postgres]')" if "psycopg" in str(e) else ""
-        raise ValueError(f"Cannot open storage {redact_url(url)!r}: missing driver {e.name!r}{hint}") from None
-    except ImportError as e:  # optuna's wording for a missing database driver
+        raise ValueError(
+            f"Cannot open storage {redact_url(url)!r}: missing driver {e.name!r}{hint}"
+        ) from None
+    except ImportError:  # optuna's wording for a missing database driver
         hint = " (pip install 'ionfno[postgres]')" if url.startswith("postgres") else ""
-        raise ValueError(f"Cannot open storage {redact_url(url)!r}: no database driver for it{hint}") from None
+        raise ValueError(
+            f"Cannot open storage {redact_url(url)!r}: no database driver for it{hint}"
+        ) from None
     except Exception as e:  # sqlalchemy errors: bad URL, server down, permissions
         raise ValueError(f"Cannot open storage {redact_url(url)!r}: {type(e).__name__}: {e}") from None
 
@@ -116,7 +123,7 @@ def _with_driver(url: str) -> str:
 
     for bare in ("postgresql://", "postgres://"):
         if url.startswith(bare):
-            rest = url[len(bare):]
+            rest = url[len(bare) :]
             if importlib.util.find_spec("psycopg") is not None:
                 return "postgresql+psycopg://" + rest
             if importlib.util.find_spec("psycopg2") is not None:

@@ -251,8 +251,15 @@ class _Deadline(Exception):
 class _Tuner:
     """State shared by the worker threads of one ``tune`` call."""
 
-    def __init__(self, cfg: TuneConfig, data_path: Path, out_dir: Path, storage_url: str, study_name: str,
-                 progress: bool) -> None:
+    def __init__(
+        self,
+        cfg: TuneConfig,
+        data_path: Path,
+        out_dir: Path,
+        storage_url: str,
+        study_name: str,
+        progress: bool,
+    ) -> None:
         import optuna
 
         from ..data.storage import dataset_info
@@ -269,8 +276,8 @@ class _Tuner:
         self.threads = cfg.threads or max(1, cores // cfg.jobs)
         if cfg.jobs * self.threads > cores:
             raise ValueError(
-                f"--jobs {cfg.jobs} x {self.threads} torch thread(s) per trial needs {cfg.jobs * self.threads} "
-                f"cores but this process has {cores}; lower --jobs or --threads"
+                f"--jobs {cfg.jobs} x {self.threads} torch thread(s) per trial needs "
+                f"{cfg.jobs * self.threads} cores but this process has {cores}; lower --jobs or --threads"
             )
 
         base_name = cfg.base or f"{model_name}-default"
@@ -278,19 +285,25 @@ class _Tuner:
         self.base = apply_overrides(base_cfg, [*cfg.overrides, f"train.threads={self.threads}"])
         self.space: SearchSpace = load_space(cfg.space)
         if cfg.budget is not None and self.space.budget is None:
-            raise ValueError(f"--budget needs a space with a 'budget' section (e.g. 'constrained'); "
-                             f"{cfg.space!r} has none")
+            raise ValueError(
+                f"--budget needs a space with a 'budget' section (e.g. 'constrained'); {cfg.space!r} has none"
+            )
         n_stored = int(info["n_points"])
         self.n_points = len(range(0, n_stored, self.base.data.subsample))
         self.max_epochs = self.base.train.epochs
 
-        self.storage = open_storage(storage_url, heartbeat_interval=cfg.heartbeat_interval,
-                                    on_stale=self._on_stale)
+        self.storage = open_storage(
+            storage_url, heartbeat_interval=cfg.heartbeat_interval, on_stale=self._on_stale
+        )
         self.study = optuna.create_study(
-            study_name=study_name, storage=self.storage, direction="minimize", load_if_exists=True,
+            study_name=study_name,
+            storage=self.storage,
+            direction="minimize",
+            load_if_exists=True,
             sampler=_sampler(cfg),
-            pruner=make_pruner(cfg.pruner, grace=cfg.grace, reduction_factor=cfg.reduction_factor,
-                               max_epochs=self.max_epochs),
+            pruner=make_pruner(
+                cfg.pruner, grace=cfg.grace, reduction_factor=cfg.reduction_factor, max_epochs=self.max_epochs
+            ),
         )
         self._check_same_study()
         self.worker = worker_identity()
@@ -327,8 +340,8 @@ class _Tuner:
             raise ValueError(
                 f"Study {self.study.study_name!r} was created with a different {', '.join(diffs)} "
                 f"({'; '.join(detail[:5])}); use the same settings, another --study name or another --out"
-                if detail else
-                f"Study {self.study.study_name!r} was created with a different {', '.join(diffs)}; "
+                if detail
+                else f"Study {self.study.study_name!r} was created with a different {', '.join(diffs)}; "
                 "use the same settings, another --study name or another --out"
             )
 
@@ -343,9 +356,12 @@ class _Tuner:
             return
         self.study.enqueue_trial(
             frozen.params,
-            user_attrs={"retry_of": int(frozen.user_attrs.get("retry_of", frozen.number)),
-                        "retries": retries + 1, "resume_from": frozen.user_attrs.get("trial_dir"),
-                        "retry_reason": reason},
+            user_attrs={
+                "retry_of": int(frozen.user_attrs.get("retry_of", frozen.number)),
+                "retries": retries + 1,
+                "resume_from": frozen.user_attrs.get("trial_dir"),
+                "retry_reason": reason,
+            },
         )
 
     def recover_orphans(self) -> None:
@@ -359,7 +375,9 @@ class _Tuner:
             if not w or worker_alive(w) is not False:
                 continue
             try:
-                store.set_trial_user_attr(t._trial_id, "fail_reason", f"interrupted (process {w.get('pid')} died)")
+                store.set_trial_user_attr(
+                    t._trial_id, "fail_reason", f"interrupted (process {w.get('pid')} died)"
+                )
                 won = store.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
             except optuna.exceptions.UpdateFinishedTrialError:
                 continue  # another worker got there first
@@ -404,15 +422,21 @@ class _Tuner:
             return
         self.bar.n = min(c.finished, self.cfg.trials)
         best = _best(self.study)
-        self.bar.set_postfix(run=c.running, pruned=c.pruned, failed=c.failed,
-                             best=f"{best.value:.4g}" if best is not None else "-")
+        self.bar.set_postfix(
+            run=c.running,
+            pruned=c.pruned,
+            failed=c.failed,
+            best=f"{best.value:.4g}" if best is not None else "-",
+        )
         self.bar.refresh()
 
     def _is_surplus(self, trial_id: int) -> bool:
         from optuna.trial import TrialState
 
         holders = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
-        before = sum(1 for t in self.study.get_trials(deepcopy=False, states=holders) if t._trial_id < trial_id)
+        before = sum(
+            1 for t in self.study.get_trials(deepcopy=False, states=holders) if t._trial_id < trial_id
+        )
         return before >= self.cfg.trials
 
     def run_trial(self, trial: Any) -> str:
@@ -431,13 +455,23 @@ class _Tuner:
             with heartbeat(self.study._storage, trial._trial_id, self.cfg.heartbeat_interval):
                 if self._is_surplus(trial._trial_id):
                     raise _Surplus
-                cfg = suggest(trial, self.space, self.base, n_points=self.n_points,
-                              out_channels=self.out_channels, budget=self.cfg.budget)
+                cfg = suggest(
+                    trial,
+                    self.space,
+                    self.base,
+                    n_points=self.n_points,
+                    out_channels=self.out_channels,
+                    budget=self.cfg.budget,
+                )
                 trial.set_user_attr("config", json.loads(json.dumps(asdict(cfg))))
                 trial_dir.mkdir(parents=True, exist_ok=True)
                 save_config(cfg, trial_dir / "config.json")
-                record.update(params=trial.params, n_parameters=trial.user_attrs["n_parameters"],
-                              size_rule=trial.user_attrs["size_rule"], config=asdict(cfg))
+                record.update(
+                    params=trial.params,
+                    n_parameters=trial.user_attrs["n_parameters"],
+                    size_rule=trial.user_attrs["size_rule"],
+                    config=asdict(cfg),
+                )
                 self._write_record(trial_dir, record, state="RUNNING")
                 resumed = self._adopt_checkpoint(trial, trial_dir)
 
@@ -454,14 +488,27 @@ class _Tuner:
                 for epoch, value in resumed:  # the dead trial's curve, so the pruner sees it all
                     trial.report(value, epoch)
                     last_epoch[0] = epoch
-                result = train(cfg, self.data_path, trial_dir, device=self.cfg.device, resume=True,
-                               progress=False, on_epoch=on_epoch)
+                result = train(
+                    cfg,
+                    self.data_path,
+                    trial_dir,
+                    device=self.cfg.device,
+                    resume=True,
+                    progress=False,
+                    on_epoch=on_epoch,
+                )
                 if result.n_parameters != trial.user_attrs["n_parameters"]:
-                    warnings.warn(f"trial {trial.number}: model has {result.n_parameters} parameters, "
-                                  f"the formula said {trial.user_attrs['n_parameters']}", stacklevel=1)
+                    warnings.warn(
+                        f"trial {trial.number}: model has {result.n_parameters} parameters, "
+                        f"the formula said {trial.user_attrs['n_parameters']}",
+                        stacklevel=1,
+                    )
                     trial.set_user_attr("n_parameters", result.n_parameters)
-                attrs = {"epochs_run": result.epochs_run, "best_epoch": result.best_epoch,
-                         "final_val": result.final_val}
+                attrs = {
+                    "epochs_run": result.epochs_run,
+                    "best_epoch": result.best_epoch,
+                    "final_val": result.final_val,
+                }
                 if result.test_metrics and "best" in result.test_metrics:
                     # The study's metric on the test split, overall and per variable.
                     attrs["test"] = {k: v for k, v in result.test_metrics["best"].items() if k != "parts"}
@@ -476,8 +523,9 @@ class _Tuner:
         except optuna.TrialPruned:
             trial.set_user_attr("epochs_run", last_epoch[0])
             frozen = self.study.tell(trial, state=TrialState.PRUNED)
-            self._write_record(trial_dir, record | {"epochs_run": last_epoch[0]}, state="PRUNED",
-                               value=frozen.value)
+            self._write_record(
+                trial_dir, record | {"epochs_run": last_epoch[0]}, state="PRUNED", value=frozen.value
+            )
             return "pruned"
         except _Surplus:
             trial.set_user_attr("surplus", True)
@@ -508,8 +556,9 @@ class _Tuner:
         if self.progress:
             print(f"trial {trial.number} failed: {reason}", file=sys.stderr)
 
-    def _write_record(self, trial_dir: Path, record: dict[str, Any], *, state: str,
-                      value: float | None = None) -> None:
+    def _write_record(
+        self, trial_dir: Path, record: dict[str, Any], *, state: str, value: float | None = None
+    ) -> None:
         write_json_atomic(trial_dir / "trial.json", record | {"state": state, "value": value})
 
     def _adopt_checkpoint(self, trial: Any, trial_dir: Path) -> list[tuple[int, float]]:
@@ -545,8 +594,11 @@ def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     for sec in sorted(set(a) | set(b)):
         sa, sb = a.get(sec), b.get(sec)
         if isinstance(sa, dict) and isinstance(sb, dict):
-            out += [f"{sec}.{k}: {sa.get(k)!r} -> {sb.get(k)!r}" for k in sorted(set(sa) | set(sb))
-                    if sa.get(k) != sb.get(k)]
+            out += [
+                f"{sec}.{k}: {sa.get(k)!r} -> {sb.get(k)!r}"
+                for k in sorted(set(sa) | set(sb))
+                if sa.get(k) != sb.get(k)
+            ]
         elif sa != sb:
             out.append(f"{sec}: {sa!r} -> {sb!r}")
     return out
@@ -633,8 +685,16 @@ def _tune(cfg: TuneConfig, data_path: Path, out: Path, url: str, name: str, prog
     from tqdm.auto import tqdm
 
     tuner = _Tuner(cfg, data_path, out, url, name, progress)
-    write_json_atomic(out / "tune.json", {"study": name, "storage": redact_url(url), "dataset": str(data_path),
-                                          "tune": asdict(cfg), "threads_per_trial": tuner.threads})
+    write_json_atomic(
+        out / "tune.json",
+        {
+            "study": name,
+            "storage": redact_url(url),
+            "dataset": str(data_path),
+            "tune": asdict(cfg),
+            "threads_per_trial": tuner.threads,
+        },
+    )
     import torch
 
     torch.set_num_threads(tuner.threads)
@@ -668,9 +728,14 @@ def _tune(cfg: TuneConfig, data_path: Path, out: Path, url: str, name: str, prog
             tuner.bar.close()
     best = _best(tuner.study)
     return TuneSummary(
-        study_name=name, storage=redact_url(url), complete=c.complete, pruned=c.pruned, failed=c.failed,
+        study_name=name,
+        storage=redact_url(url),
+        complete=c.complete,
+        pruned=c.pruned,
+        failed=c.failed,
         best_number=None if best is None else best.number,
         best_value=None if best is None else float(best.value),
         best_config=None if best is None else best.user_attrs.get("config"),
-        stopped=tuner.stop_reason or "done", elapsed_s=time.monotonic() - tuner.start,
+        stopped=tuner.stop_reason or "done",
+        elapsed_s=time.monotonic() - tuner.start,
     )
