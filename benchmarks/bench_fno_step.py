@@ -37,6 +37,36 @@ def train_step(model, x, y, opt) -> None:
     opt.step()
 
 
+def spectral_sweep(n_times=(256, 1260, 5040), modes=(4, 8, 16, 32, 64, 128), channels=64, batch=32) -> None:
+    """Spectral layer alone: rfft/irfft vs truncated DFT, forward + backward, best of 6 (CPU time)."""
+    import torch
+
+    from ionfno.fno import SpectralConv1d
+
+    print(f"spectral layer, {channels} channels, batch {batch}: ratio fft / dft CPU time (> 1: dft faster)")
+    for n_time in n_times:
+        for k in modes:
+            if k > n_time // 2 + 1:
+                continue
+            conv = SpectralConv1d(channels, channels, k)
+            x = torch.randn(batch, channels, n_time, requires_grad=True)
+            best = {}
+            for impl in ("fft", "dft"):
+                conv.implementation = impl
+                ts = []
+                for _ in range(7):
+                    t0 = time.process_time()
+                    y = conv(x)
+                    y.backward(torch.ones_like(y))
+                    ts.append(time.process_time() - t0)
+                best[impl] = min(ts[1:])
+            print(
+                f"  N {n_time:5d} K {k:4d}: fft {1e3 * best['fft']:7.1f} ms, "
+                f"dft {1e3 * best['dft']:7.1f} ms, "
+                f"ratio {best['fft'] / best['dft']:.2f}"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -48,6 +78,7 @@ def main() -> None:
     parser.add_argument("--n-modes", type=int, default=16)
     parser.add_argument("--n-layers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--spectral-sweep", action="store_true", help="also time the spectral layer alone")
     args = parser.parse_args()
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -57,6 +88,8 @@ def main() -> None:
     from ionfno.fno import FNO1d
 
     torch.set_num_threads(args.threads)
+    if args.spectral_sweep:
+        spectral_sweep()
     device = torch.device(args.device)
     try:
         with warnings.catch_warnings():
