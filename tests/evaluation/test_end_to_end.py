@@ -130,3 +130,30 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["reproduce", "fhn", "--preset", "nope", "--out", str(tmp_path)]) == 2
     assert "expected one of" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "missing"), "--out", str(tmp_path / "x.pt")]) == 2
+
+
+@pytest.mark.slow
+def test_reproduce_with_tuning_trains_both_spaces_and_overlays_them(tmp_path):
+    plan = {
+        "data": {"n_train": 16, "n_val": 4, "n_test": 4, "seed": 0, "n_points": 504, "workers": 1},
+        "tune": {
+            "spaces": ["constrained", "unconstrained"],
+            "trials": 2,
+            "threads": 1,
+            "grace": 1,
+            "overrides": ["train.epochs=1", "train.threads=1"],
+        },
+        "final_overrides": ["train.epochs=2"],
+        "evaluate": {
+            "speed_samples": 2,
+            "reference_samples": 0,
+            "ood_per_kind": 0,
+            "speed_repeats": 1,
+            "dpi": 40,
+        },
+    }
+    summary = reproduce("fhn", plan, tmp_path, device="cpu", progress=False)
+    assert set(summary["runs"]) == {"constrained", "unconstrained"}
+    res = json.loads((tmp_path / "reports/constrained/results.json").read_text())
+    assert {"tuning_history", "loss_curves"} <= set(res["figures"])
+    assert res["epoch"] == 2 and res["run_label"] == "constrained"
