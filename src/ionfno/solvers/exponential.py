@@ -15,22 +15,27 @@ which is forward Euler where ``a = 0``. Two schemes use it:
 
 * ``RL1`` (order 1): the classical Rush–Larsen scheme, the update above with ``a, f`` at
   ``y_n``.
-* ``RL2`` (order 2): an exponential Heun (trapezoidal) step. With the RL1 predictor
+* ``RL2`` (order 2): Heun's method on the non-gates; on the gates an exponential
+  (ETD2) step with ``a`` frozen at its average over the step. With the RL1 predictor
   ``y^* = y_n + h\\varphi_1(a_0 h) f_0`` and ``a_1, f_1`` evaluated at ``(t_n + h, y^*)``,
+  ``\\bar a = (a_0 + a_1)/2`` and the remainder ``N = f - \\bar a y`` taken linear in time,
 
   .. math::
 
-      y_{n+1} = y_n + h\\,\\varphi_1(\\bar a h)\\,\\tfrac12\\left(f_0 + f_1 + a_1 (y_n - y^*)\\right),
-      \\qquad \\bar a = \\tfrac12 (a_0 + a_1),
+      y_{n+1} = y_n + h\\,\\varphi_1(\\bar a h)\\,f_0
+                + h\\,\\varphi_2(\\bar a h)\\,\\bigl(f_1 - f_0 - \\bar a (y^* - y_n)\\bigr),
+      \\qquad \\varphi_2(z) = \\frac{e^z - 1 - z}{z^2},
 
-  i.e. ``a`` and ``b = f - a y`` averaged over the step (Heun's method where ``a = 0``; exact
-  for constant ``a, b``). ``y_{n+1} - y^*`` is the embedded first-order error estimate that
-  drives the per-sample step size.
+  which is Heun's method where ``a = 0`` and exact for constant ``a`` and ``b`` linear in
+  time, so a fast gate tracking its moving steady state ``x_inf(V(t))`` keeps its lag
+  (averaging ``a`` and ``b`` instead, as RL2 schemes often do, drops to first order there).
+  ``y_{n+1} - y^*`` is the embedded first-order error estimate that drives the per-sample
+  step size.
 
-Dense output, used to fill the output grid without stepping onto it, continues the same
-formulas with weights ``1 - theta/2`` and ``theta/2`` at ``t_n + theta h``: second order,
-exact for a gate relaxing at constant rates, and never overshooting a gate (a cubic Hermite
-interpolant of a gate that relaxes within the step does).
+Dense output, used to fill the output grid without stepping onto it, evaluates the same
+formula at ``t_n + theta h`` (``h -> theta h``, the ``varphi_2`` term times ``theta``):
+second order, exact for a gate relaxing at constant rates, and never overshooting a gate (a
+cubic Hermite interpolant of a gate that relaxes within the step does).
 
 Each sample has its own time, step size and position in the output grid; all samples of a
 chunk advance together in vectorised NumPy (one model call per stage for the whole chunk),
@@ -67,19 +72,62 @@ from ..ionic.base import IonicModel
 from ..stimulus import Stimulus
 from .base import Solver, Status, state_floor
 
-__all__ = ["ExponentialSolver", "phi1", "RL1", "RL2"]
+__all__ = ["ExponentialSolver", "DEFAULT_TOL", "phi1", "phi12"]
 
 
 def phi1(z: np.ndarray) -> np.ndarray:
     """``phi1(z) = expm1(z) / z``, with ``phi1(0) = 1``.
 
-    Below ``|z| < 1e-5`` the series ``1 + z/2 + z^2/6`` is used (truncation < 5e-17,
-    relative); above it ``expm1`` keeps full relative accuracy.
+    Below ``|z| < 1e-2`` the Taylor series is used (truncation < 1e-15, relative); above it
+    ``expm1`` keeps full relative accuracy.
     """
-    small = np.abs(z) < 1e-5
-    zs = np.where(small, 1.0, z)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.where(small, 1.0 + z * (0.5 + z / 6.0), np.expm1(zs) / zs)
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p1 = np.expm1(z) / z
+    small = np.abs(z) < 1e-2
+    if small.any():
+        zs = z[small]
+        p1[small] = 1.0 + zs * (1 / 2 + zs * (1 / 6 + zs * (1 / 24 + zs * (1 / 120 + zs / 720))))
+    return p1
+
+
+def phi12(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(phi1(z), phi2(z))`` with ``phi2(z) = (e^z - 1 - z) / z^2``, ``phi2(0) = 1/2``.
+
+    Below ``|z| < 1e-2`` both come from their Taylor series (truncation < 1e-15,
+    relative), which also avoids the cancellation in ``e^z - 1 - z``.
+    """
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        e = np.expm1(z)
+        p1 = e / z
+        p2 = (e - z) / (z * z)
+    small = np.abs(z) < 1e-2
+    if small.any():
+        zs = z[small]
+        p1[small] = 1.0 + zs * (1 / 2 + zs * (1 / 6 + zs * (1 / 24 + zs * (1 / 120 + zs / 720))))
+        p2[small] = 1 / 2 + zs * (1 / 6 + zs * (1 / 24 + zs * (1 / 120 + zs * (1 / 720 + zs / 5040))))
+    return p1, p2
+
+
+def _columns(mask: np.ndarray) -> slice | np.ndarray | None:
+    """Index of the True columns: a slice when contiguous (a view, no copy), else an array."""
+    cols = np.flatnonzero(mask)
+    if cols.size == 0:
+        return None
+    if cols[-1] - cols[0] + 1 == cols.size:
+        return slice(int(cols[0]), int(cols[-1]) + 1)
+    return cols
+
+
+# Default tolerance of the adaptive scheme per model: the loosest (about a factor 3 of
+# margin) at which its max error, relative to each variable's range over the run, stays
+# below 1e-3 against the tight reference on random stimuli (tests/solvers/test_agreement.py).
+# The range-relative error grows about linearly with tol, with a model-dependent factor:
+# ~2.5 for ORd (one beat), ~15 for FHN, and ~700 for HH, whose sustained pulses fire
+# trains of spikes whose timing errors add up.
+DEFAULT_TOL: dict[str, float] = {"fhn": 2e-5, "hh": 4e-7, "ord": 2e-4, "ord-epi": 2e-4, "ord-m": 2e-4}
+DEFAULT_TOL_OTHER = 1e-6
 
 
 class ExponentialSolver(Solver):
@@ -93,9 +141,10 @@ class ExponentialSolver(Solver):
     adaptive : bool
         Error-controlled step size (``rl2`` only). With ``dt`` given to :meth:`solve`, a
         solver runs in fixed-step mode whatever this flag says.
-    tol : float
+    tol : float or None
         Default tolerance: ``rtol = tol`` and ``atol = tol * floor`` per state (floor from
-        :data:`ionfno.solvers.base.UNIT_FLOOR`: 1 mV, 1e-2 for gates, 1e-5 mM, ...).
+        :data:`ionfno.solvers.base.UNIT_FLOOR`: 1 mV, 1e-2 for gates, 1e-5 mM, ...). None:
+        the per-model value in :data:`DEFAULT_TOL`, calibrated against ``reference``.
     dt_default : float or None
         Step used when the solver is fixed-step and no ``dt`` is given [time unit].
     max_step : float
@@ -121,7 +170,7 @@ class ExponentialSolver(Solver):
         scheme: str = "rl2",
         *,
         adaptive: bool = True,
-        tol: float = 1e-6,
+        tol: float | None = None,
         dt_default: float | None = None,
         max_step: float = math.inf,
         chunk_size: int = 512,
@@ -137,13 +186,15 @@ class ExponentialSolver(Solver):
         self.dt_default = dt_default
         self.max_step = max_step
         self.chunk_size = chunk_size
+        self._trace: list | None = None
 
     def __repr__(self) -> str:
-        return (f"ExponentialSolver({self.scheme!r}, adaptive={self.adaptive}, tol={self.tol:g}, "
+        return (f"ExponentialSolver({self.scheme!r}, adaptive={self.adaptive}, tol={self.tol}, "
                 f"dt_default={self.dt_default}, max_step={self.max_step}, chunk_size={self.chunk_size})")
 
     def default_tolerances(self, model: IonicModel) -> tuple[float, np.ndarray]:
-        return self.tol, self.tol * state_floor(model)
+        tol = self.tol if self.tol is not None else DEFAULT_TOL.get(model.name, DEFAULT_TOL_OTHER)
+        return tol, tol * state_floor(model)
 
     # ------------------------------------------------------------------ driver
     def solve(self, model, stimulus, t_eval, t_end, y0, params, *, rtol, atol, dt, max_steps, progress,
@@ -165,14 +216,17 @@ class ExponentialSolver(Solver):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=B, desc=f"{model.name} ({self.name})", unit="sample")
+        out = np.empty((min(chunk, B), N, n))  # (b, N, n): each grid point is one contiguous row
         for lo in range(0, B, chunk):
-            sl = slice(lo, min(lo + chunk, B))
-            out = np.full((sl.stop - lo, N, n), np.nan)  # (b, N, n): one contiguous row per write
-            self._chunk(model, stimulus.select(np.arange(sl.start, sl.stop)), t_eval, t_end, y0[sl], params,
-                        rtol, atol, dt, max_steps, out, status[sl], steps[sl], rejected[sl])
-            states[sl] = out.transpose(0, 2, 1)
+            hi = min(lo + chunk, B)
+            buf = out[: hi - lo]
+            filled = self._chunk(model, stimulus.select(np.arange(lo, hi)), t_eval, t_end, y0[lo:hi], params,
+                                 rtol, atol, dt, max_steps, buf, status[lo:hi], steps[lo:hi], rejected[lo:hi])
+            states[lo:hi] = buf.transpose(0, 2, 1)
+            for i in np.flatnonzero(filled < N):  # failed samples: NaN after the failure
+                states[lo + i, :, filled[i]:] = np.nan
             if bar is not None:
-                bar.update(sl.stop - lo)
+                bar.update(hi - lo)
         if bar is not None:
             bar.close()
         evals = (2 if self.scheme == "rl2" else 1) * (steps + rejected)
@@ -181,14 +235,17 @@ class ExponentialSolver(Solver):
     # ------------------------------------------------------------------ one chunk
     def _chunk(self, model: IonicModel, stim: Stimulus, t_eval: np.ndarray, t_end: float, y0: np.ndarray,
                params: Any, rtol: float, atol: np.ndarray, dt: float | None, max_steps: int | None,
-               out: np.ndarray, status: np.ndarray, steps: np.ndarray, rejected: np.ndarray) -> None:
+               out: np.ndarray, status: np.ndarray, steps: np.ndarray, rejected: np.ndarray) -> np.ndarray:
+        """Integrate one chunk into ``out`` (b, N, n); return the grid points filled per sample."""
         b, n = y0.shape
         fixed = dt is not None
         two_stage = self.scheme == "rl2"
+        G = _columns(model.gate_mask)  # gate columns: exponential updates; the rest explicit
         # Stops: each sample's stimulus edges, then t_end; a step never crosses a stop.
         edges = stim.jump_times(t_end)
         stops = np.concatenate([edges, np.full((b, 1), float(t_end))], axis=1)
         stops = np.where(stops < t_end, stops, t_end)  # padding (+inf) -> t_end
+        last = stops.shape[1] - 1
         if max_steps is None:
             max_steps = (int(math.ceil(t_end / dt)) + 2 * stops.shape[1] + 10) if fixed else 100_000
         h_min = 1e-12 * t_end
@@ -197,10 +254,11 @@ class ExponentialSolver(Solver):
         idx = np.arange(b)  # chunk row of each working sample
         t = np.zeros(b)
         y = y0.copy()
-        ymax = np.abs(y0)
+        ylo, yhi = y0.copy(), y0.copy()  # range covered so far, per sample and state
         k = np.zeros(b, dtype=np.int64)  # next stop
         g = np.full(b, int(np.searchsorted(t_eval, 0.0, side="right")), dtype=np.int64)  # next grid point
         out[:, : g[0], :] = y0[:, None, :]
+        filled = np.full(b, t_eval.shape[0], dtype=np.int64)
         nstep = np.zeros(b, dtype=np.int64)
         nrej = np.zeros(b, dtype=np.int64)
         sub = stim
@@ -210,8 +268,8 @@ class ExponentialSolver(Solver):
         else:
             # First step from the size of the derivative (Hairer, Norsett & Wanner, II.4).
             f0, _ = model.rhs_linear(t, y, params, sub.current(t, np.minimum(stops[:, 0], 1e-9 * t_end)))
-            sc = atol + rtol * ymax
-            with np.errstate(invalid="ignore", divide="ignore"):
+            sc = atol + rtol * np.abs(y)
+            with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
                 d0 = np.max(np.abs(y) / sc, axis=1)
                 d1 = np.max(np.abs(f0) / sc, axis=1)
                 h = np.where((d0 < 1e-5) | (d1 < 1e-5) | ~np.isfinite(d1), 1e-6 * t_end, 0.01 * d0 / d1)
@@ -220,7 +278,6 @@ class ExponentialSolver(Solver):
 
         while idx.size:
             m = idx.size
-            ar = np.arange(m)
             stop = stops[idx, k]
             if fixed:
                 snap = stop - t <= h * (1.0 + 1e-9)
@@ -232,61 +289,87 @@ class ExponentialSolver(Solver):
             within = t + 0.5 * hs
             hc = hs[:, None]
 
+            # Stage 1: RL1 on the gates, forward Euler on the rest.
             f0, a0 = model.rhs_linear(t, y, params, sub.current(t, within))
-            y1 = y + hc * phi1(a0 * hc) * f0
+            y1 = y + hc * f0
+            if G is not None:
+                y1[:, G] = y[:, G] + hc * phi1(a0[:, G] * hc) * f0[:, G]
             if two_stage:
+                # Stage 2: Heun on the rest; on the gates ETD2 with the linear part frozen at
+                # the average a over the step and the remainder N = f - a*y linear in time.
                 f1, a1 = model.rhs_linear(tn, y1, params, sub.current(tn, within))
-                G1 = f1 + a1 * (y - y1)
-                y2 = y + hc * phi1(0.5 * (a0 + a1) * hc) * (0.5 * (f0 + G1))
+                df = f1 - f0
+                y2 = y + hc * (f0 + 0.5 * df)
+                if G is not None:
+                    ab = 0.5 * (a0[:, G] + a1[:, G])
+                    dN = df[:, G] - ab * (y1[:, G] - y[:, G])  # N1 - N0
+                    z = ab * hc
+                    p1, p2 = phi12(z)
+                    y2[:, G] = y[:, G] + hc * (p1 * f0[:, G] + p2 * dN)
+                # Embedded estimate y2 - y1, in units of the tolerance; on a stiff gate
+                # (|a h| >> 1) both relax to the moving quasi-steady state and the difference
+                # measures its drift over the step, not an error of y2 (damped as exp(a h)), so
+                # it is discounted by 1 + (a h)^2.
+                e = np.abs(y2 - y1)
+                if G is not None:
+                    e[:, G] /= 1.0 + z * z
+                with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+                    err = np.max(e / (atol + rtol * (yhi - ylo)), axis=1)
+                finite = np.isfinite(err)
             else:
                 y2 = y1
-            with np.errstate(invalid="ignore", over="ignore"):
                 finite = np.all(np.isfinite(y2), axis=1)
-                if two_stage:
-                    sc = atol + rtol * np.maximum(ymax, np.abs(y2))
-                    err = np.max(np.abs(y2 - y1) / sc, axis=1)
-                    finite &= np.isfinite(err)
-            bad_f = ~np.all(np.isfinite(f0), axis=1)
             if fixed:
                 acc = finite
                 fail = ~finite
+                under = np.zeros(m, dtype=bool)
             else:
                 acc = finite & (err <= 1.0)
-                fail = bad_f | (~finite & (hs <= h_min))
+                fail = ~finite & (hs <= h_min)
+                under = finite & ~snap & (hs <= h_min)  # step size underflow (e.g. a blow-up)
+                if not finite.all():  # a non-finite derivative at an accepted state: no retry helps
+                    nf = np.flatnonzero(~finite)
+                    fail[nf] |= ~np.all(np.isfinite(f0[nf]), axis=1)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     fac = np.where(finite, np.clip(0.9 * err ** -0.5, 0.2, 5.0), 0.25)
                 h = np.where(finite, hs, h) * fac  # snapped steps restart from their own size
-            acc &= ~fail
+                acc &= ~fail
+                fail |= under
+            if self._trace is not None:  # debugging aid: steps of the chunk's first sample
+                w0 = np.flatnonzero(idx == 0)
+                if w0.size:
+                    self._trace.append((t[w0[0]], hs[w0[0]], bool(acc[w0[0]])))
 
-            # Output grid points in (t, tn] from the dense output of the accepted steps.
             if acc.any():
+                # Output grid points in (t, tn] from the dense output of the accepted steps.
                 gnew = np.where(acc, np.searchsorted(t_eval, tn, side="right"), g)
                 c = gnew - g
                 if c.any():
-                    rr = np.repeat(ar, c)
-                    offs = np.arange(rr.size) - np.repeat(np.cumsum(c) - c, c)
-                    gi = g[rr] + offs
+                    rr = np.repeat(np.arange(m), c)
+                    gi = g[rr] + np.arange(rr.size) - np.repeat(np.cumsum(c) - c, c)
                     th = ((t_eval[gi] - t[rr]) / hs[rr])[:, None]
                     hh = th * hc[rr]
                     if two_stage:
-                        w = 0.5 * th
-                        aa = (1.0 - w) * a0[rr] + w * a1[rr]
-                        vals = y[rr] + hh * phi1(aa * hh) * ((1.0 - w) * f0[rr] + w * G1[rr])
+                        vals = y[rr] + hh * (f0[rr] + (0.5 * th) * df[rr])
+                        if G is not None:
+                            q1, q2 = phi12(ab[rr] * hh)
+                            vals[:, G] = y[rr][:, G] + hh * (q1 * f0[rr][:, G] + th * q2 * dN[rr])
                     else:
-                        vals = y[rr] + hh * phi1(a0[rr] * hh) * f0[rr]
+                        vals = y[rr] + hh * f0[rr]
+                        if G is not None:
+                            vals[:, G] = y[rr][:, G] + hh * phi1(a0[rr][:, G] * hh) * f0[rr][:, G]
                     # A grid point at the end of the step gets y_{n+1} itself, bit for bit.
-                    end = gi_is_end = (t_eval[gi] == tn[rr])
-                    if gi_is_end.any():
-                        vals[end] = y2[rr[end]]
+                    end = t_eval[gi] == tn[rr]
+                    vals[end] = y2[rr[end]]
                     out[idx[rr], gi, :] = vals
                 g = gnew
                 t = np.where(acc, tn, t)
-                y = np.where(acc[:, None], y2, y)
-                ymax = np.maximum(ymax, np.where(acc[:, None], np.abs(y2), 0.0))
-                kk = acc & snap
-                k = k + kk
+                a2 = acc[:, None]
+                np.copyto(y, y2, where=a2)
+                np.minimum(ylo, y2, out=ylo, where=a2)
+                np.maximum(yhi, y2, out=yhi, where=a2)
+                k = k + (acc & snap)
                 # Coincident stops (a pulse ending where the next begins): skip those passed.
-                last = stops.shape[1] - 1
                 while True:
                     more = (k < last) & (stops[idx, np.minimum(k, last)] <= t)
                     if not more.any():
@@ -296,19 +379,17 @@ class ExponentialSolver(Solver):
             nrej += ~acc & ~fail
             done = acc & snap & (t >= t_end)
             over = ~done & ~fail & (nstep + nrej >= max_steps)
-            status[idx[fail]] = Status.NONFINITE
-            status[idx[over]] = Status.MAX_STEPS
             leave = done | fail | over
             if leave.any():
+                status[idx[fail]] = Status.NONFINITE
+                status[idx[fail & under]] = Status.SOLVER_ERROR
+                status[idx[over]] = Status.MAX_STEPS
+                filled[idx[fail | over]] = g[fail | over]
                 steps[idx[leave]] = nstep[leave]
                 rejected[idx[leave]] = nrej[leave]
-                keep = ~leave
-                kept = np.flatnonzero(keep)
-                idx, t, y, ymax, k, g, h = idx[keep], t[keep], y[keep], ymax[keep], k[keep], g[keep], h[keep]
+                keep = np.flatnonzero(~leave)
+                idx, t, y, ylo, yhi, k, g, h = (a[keep] for a in (idx, t, y, ylo, yhi, k, g, h))
                 nstep, nrej = nstep[keep], nrej[keep]
                 if idx.size:
-                    sub = sub.select(kept)
-
-
-RL1 = ExponentialSolver("rl1", adaptive=False, dt_default=0.01)
-RL2 = ExponentialSolver("rl2", adaptive=True)
+                    sub = sub.select(keep)
+        return filled
