@@ -111,7 +111,7 @@ def training_statistics(
     subsample: int = 1,
     n_train: int | None = None,
     only_ok: bool = True,
-    block: int = 256,
+    block: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point-wise mean and unbiased std of every state over the training split (float64).
 
@@ -127,14 +127,19 @@ def training_statistics(
         Use the first ``n_train`` stored samples (the run's ``data.n_train``), as training does.
     only_ok : bool
         Skip failed samples, as training does.
+    block : int, optional
+        Samples read at once (default: about 200 MB of float64 per block).
 
     Returns
     -------
     mean, std : ndarray, shape (n_states, N_sub)
     """
-    from ..data.storage import read_split, split_sizes
+    from ..data.storage import dataset_info, read_split
 
-    n = split_sizes(data_path)["train"]
+    info = dataset_info(data_path)
+    n = info["sizes"]["train"]
+    if block is None:
+        block = max(1, int(2e8 // (8 * info["n_states"] * info["n_points"])))
     if n_train is not None:
         n = min(n, int(n_train))
     s1 = s2 = None
@@ -166,16 +171,20 @@ def training_statistics(
 
 
 def _read_eval_split(data_path: Path, split: str, subsample: int) -> dict[str, Any]:
-    from ..data.storage import read_split
+    from ..data.storage import open_dataset, read_split
 
-    arrays = read_split(data_path, split, dtype=np.float64, only_ok=True)
+    # Signals are stored as float32: read them so (ORd's test split is 0.6 GB as float32) and
+    # cast the kept points to float64; the grid is read as stored (float64).
+    arrays = read_split(data_path, split, dtype=np.float32, only_ok=True)
     if arrays["states"].shape[0] == 0:
         raise ValueError(f"Split {split!r} of {str(data_path)!r} has no usable samples")
+    with open_dataset(data_path) as f:
+        t = np.asarray(f["t"][()], dtype=np.float64)
     out = dict(arrays)
-    out["t_stored"] = arrays["t"]
-    out["t"] = arrays["t"][::subsample]
-    out["i_app"] = arrays["i_app"][:, ::subsample]
-    out["states"] = arrays["states"][:, :, ::subsample]
+    out["t_stored"] = t
+    out["t"] = t[::subsample]
+    out["i_app"] = arrays["i_app"][:, ::subsample].astype(np.float64)
+    out["states"] = arrays["states"][:, :, ::subsample].astype(np.float64)
     return out
 
 
