@@ -482,7 +482,8 @@ class _Tuner:
                         raise _Deadline
                     if self._is_surplus(trial._trial_id):
                         raise _Surplus
-                    if trial.should_prune():
+                    # A trial that has trained all its epochs is complete, whatever its rank.
+                    if epoch < cfg.train.epochs and trial.should_prune():
                         raise optuna.TrialPruned(f"pruned at epoch {epoch}")
 
                 for epoch, value in resumed:  # the dead trial's curve, so the pruner sees it all
