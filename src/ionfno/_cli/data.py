@@ -38,15 +38,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-points", type=int, default=None, help="stored time points (default: the mixture's)")
     p.add_argument("--mixture", default=None,
                    help="mixture JSON file or preset name (default: the model's preset)")
-    p.add_argument("--solver", default="fast", help="solver name (default fast)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: the solver's)")
+    p.add_argument("--solver", default=None, help="solver name (default: the mixture's, fast)")
+    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: the mixture's, "
+                   "else the solver's)")
     p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: the solver's, per state)")
     p.add_argument("--compression", default="gzip", choices=["gzip", "lzf", "none"],
                    help="HDF5 compression of the signals (default gzip)")
-    p.add_argument("--compression-level", type=int, default=4, help="gzip level 0-9 (default 4)")
+    p.add_argument("--compression-level", type=int, default=1, help="gzip level 0-9 (default 1)")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each single-threaded (default 1)")
     p.add_argument("--batch-size", type=int, default=None,
-                   help="samples per block / solver batch (default: about 32 MB of float64 per block)")
+                   help="samples per block = solver batch (default: about 256 MB of float64 per block; "
+                        "ORd 309, FHN/HH 512); does not change the data")
     p.add_argument("--shard", default=None, metavar="I/K",
                    help="generate only shard I of K (0 <= I < K); join the K files with `ionfno merge`")
     p.add_argument("--overwrite", action="store_true", help="replace a complete existing output")

@@ -9,6 +9,7 @@ Mixtures live in JSON files (``ionfno/presets/mixtures/<model>.json``, or any fi
       "name": "hh-study", "model": "hh",
       "description": "...", "rationale": "...",
       "t_end": 100.0, "n_points": 5040,
+      "solver": {"method": "fast", "rtol": 1e-4},
       "parts": [
         {"name": "t0", "amplitude": [2, 10], "duration": 0,
          "counts": {"train": 20, "val": 10, "test": 10}},
@@ -16,7 +17,9 @@ Mixtures live in JSON files (``ionfno/presets/mixtures/<model>.json``, or any fi
       ]
     }
 
-A range is ``[lo, hi]`` (uniform on it) or one number (fixed); the string ``"t_end"`` stands
+``t_end``, ``n_points`` and ``solver`` (keys ``method``, ``rtol``, ``atol``, ``dt``,
+``max_steps``) are the defaults the mixture was designed and validated with; command-line
+options override them. A range is ``[lo, hi]`` (uniform on it) or one number (fixed); the string ``"t_end"`` stands
 for the simulation window, so a whole-window part follows ``--t-end``. ``onset`` defaults to 0
 (the study's convention: every pulse starts at t = 0).
 
@@ -73,7 +76,8 @@ SPLIT_KEYS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 
 Range = tuple[float | str, float | str]
 _PART_KEYS = {"name", "amplitude", "duration", "onset", "counts", "description"}
-_MIXTURE_KEYS = {"name", "model", "description", "rationale", "t_end", "n_points", "parts", "notes"}
+_MIXTURE_KEYS = {"name", "model", "description", "rationale", "t_end", "n_points", "solver", "parts", "notes"}
+_SOLVER_KEYS = {"method", "rtol", "atol", "dt", "max_steps"}
 
 
 def _as_range(name: str, part: str, v: Any) -> Range:
@@ -185,6 +189,8 @@ class Mixture:
         Default window [ms]; None defers to the model's default.
     n_points : int or None
         Default number of grid points; None defers to the model's default.
+    solver : dict
+        Default solver settings (``method``, ``rtol``, ...); missing keys defer to the solver.
     description, rationale : str
         What it contains and why (shown by ``ionfno inspect``).
     """
@@ -196,9 +202,14 @@ class Mixture:
     n_points: int | None = None
     description: str = ""
     rationale: str = ""
+    solver: dict[str, Any] = field(default_factory=dict)
     notes: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        unknown = sorted(set(self.solver) - _SOLVER_KEYS)
+        if unknown:
+            raise ValueError(f"Unknown solver key(s) {unknown} in mixture {self.name!r}; "
+                             f"expected some of {sorted(_SOLVER_KEYS)}")
         names = [p.name for p in self.parts]
         if not names:
             raise ValueError(f"Mixture {self.name!r} has no parts")
@@ -222,6 +233,7 @@ class Mixture:
             n_points=None if d.get("n_points") is None else int(d["n_points"]),
             description=str(d.get("description", "")),
             rationale=str(d.get("rationale", "")),
+            solver=dict(d.get("solver") or {}),
             notes=dict(d.get("notes", {})),
         )
 
@@ -233,6 +245,7 @@ class Mixture:
             "rationale": self.rationale,
             "t_end": self.t_end,
             "n_points": self.n_points,
+            "solver": dict(self.solver),
             "parts": [p.to_dict() for p in self.parts],
         }
         if self.notes:

