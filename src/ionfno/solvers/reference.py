@@ -74,6 +74,9 @@ class ReferenceSolver(Solver):
         Largest step [time unit] (the reference study used 1 ms with BDF).
     sparse_jacobian : bool
         Pass the probed Jacobian sparsity pattern to SciPy (BDF and Radau only).
+    vectorized : bool
+        Let SciPy evaluate the Jacobian's columns in one batched call. ``False`` (with
+        ``sparse_jacobian=False``) is plain ``solve_ivp`` usage, as in the reference study.
 
     Notes
     -----
@@ -86,16 +89,18 @@ class ReferenceSolver(Solver):
     adaptive = True
 
     def __init__(self, method: str = "BDF", *, tol: float = 1e-8, max_step: float = math.inf,
-                 sparse_jacobian: bool = True) -> None:
+                 sparse_jacobian: bool = True, vectorized: bool = True) -> None:
         if method not in ("BDF", "LSODA", "Radau"):
             raise ValueError(f"Unknown SciPy method {method!r}; expected one of ['BDF', 'LSODA', 'Radau']")
         self.method = method
         self.tol = tol
         self.max_step = max_step
         self.sparse_jacobian = sparse_jacobian
+        self.vectorized = vectorized
 
     def __repr__(self) -> str:
-        return f"ReferenceSolver({self.method!r}, tol={self.tol:g}, max_step={self.max_step})"
+        return (f"ReferenceSolver({self.method!r}, tol={self.tol:g}, max_step={self.max_step}, "
+                f"sparse_jacobian={self.sparse_jacobian}, vectorized={self.vectorized})")
 
     def default_tolerances(self, model: IonicModel) -> tuple[float, np.ndarray]:
         return self.tol, self.tol * state_floor(model)
@@ -140,6 +145,8 @@ class ReferenceSolver(Solver):
                     if max_steps is not None and evals[i] > max_steps:
                         raise _TooManyEvaluations
                     i_app = stim_i.current(np.array([t]), within)[0]
+                    if yy.ndim == 1:
+                        return model.rhs(t, yy[None, :], params, i_app)[0]
                     return model.rhs(t, yy.T, params, i_app).T
 
                 sel = np.flatnonzero((t_eval > lo) & (t_eval <= hi))
@@ -150,7 +157,7 @@ class ReferenceSolver(Solver):
                     warnings.simplefilter("ignore", RuntimeWarning)
                     try:
                         sol = solve_ivp(fun, (lo, hi), y, method=self.method, t_eval=te,
-                                        vectorized=True, **options)
+                                        vectorized=self.vectorized, **options)
                     except _TooManyEvaluations:
                         status[i] = Status.MAX_STEPS
                         break
