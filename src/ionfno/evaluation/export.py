@@ -10,6 +10,10 @@ with the input and output normalisers and the grid channel ``t / T`` built in, s
 (the point-wise normaliser and any cached transform matrices are tied to it); the batch size
 is free.
 
+TorchScript (``torch.jit.trace``) is deprecated from torch 2.10 on in favour of
+``torch.export``; it still works in torch 2.13 and is what libtorch C++ loads today, so it
+stays the core format here (the deprecation warnings are torch's).
+
 A small JSON file next to the export (``<file>.json``) records the model, state names and
 units, the grid and the run it came from.
 
