@@ -123,7 +123,10 @@ def test_onnx_export_matches(smoke, tmp_path):
     sur = Surrogate.load(out / "runs/default")
     i_app = sur.pulse_input([0.3, 1.0, 1.9], [2.0, 50.0, 100.0])
     got = sess.run(None, {"i_app": i_app.astype(np.float32)})[0]
-    np.testing.assert_allclose(got, sur.predict_array(i_app), rtol=1e-5, atol=1e-6)
+    ref = sur.predict_array(i_app)
+    # The export uses the real DFT form of the spectral layers, the surrogate may use rfft: the
+    # same operator, summed in another order in float32 (differences ~1e-6 of the output scale).
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5 * np.abs(ref).max())
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):

@@ -96,7 +96,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="default: from the file name (.onnx -> onnx, else torchscript)",
     )
     p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint (default best)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (>= 17 for the DFT operator)")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.set_defaults(func=cmd_export)
 
 

@@ -18,8 +18,9 @@ A small JSON file next to the export (``<file>.json``) records the model, state 
 units, the grid and the run it came from.
 
 ONNX needs the optional extra ``export`` (``pip install ionfno[export]``: the ``onnx``
-package; ``onnxruntime`` to run the file). ``torch.fft`` operations are exported with the
-TorchScript-based exporter at opset 17 or later (the ONNX DFT operator).
+package; ``onnxruntime`` to run the file). ONNX has no complex tensors, so the spectral
+layers are exported in their real truncated-DFT form (two dense matrix products; the same
+operator and parameters as rfft/irfft), with the TorchScript-based exporter.
 """
 
 from __future__ import annotations
@@ -181,8 +182,15 @@ def export_onnx(
         raise ImportError("ONNX export needs the 'onnx' package: pip install 'ionfno[export]'") from None
     from .._io import atomic_path
 
+    from ..fno.spectral_conv import SpectralConv1d
+
     torch = _torch()
     net, meta = build_network(run, which)
+    # ONNX has no complex tensors: use the spectral layers' real truncated-DFT form (the same
+    # operator with the same parameters, see ionfno.fno.spectral_conv), not rfft/irfft.
+    for m in net.modules():
+        if isinstance(m, SpectralConv1d):
+            m.implementation = "dft"
     example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
     out = Path(out)
     with atomic_path(out, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
