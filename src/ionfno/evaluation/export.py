@@ -181,7 +181,6 @@ def export_onnx(
     except ImportError:
         raise ImportError("ONNX export needs the 'onnx' package: pip install 'ionfno[export]'") from None
     from .._io import atomic_path
-
     from ..fno.spectral_conv import SpectralConv1d
 
     torch = _torch()
