@@ -45,6 +45,10 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp" + suffix, dir=p.parent or ".")
     os.close(fd)
     tmp_p = Path(tmp)
+    # mkstemp creates 0600; give the final file the usual permissions (0666 less the umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_p, 0o666 & ~umask)
     try:
         yield tmp_p
         with open(tmp_p, "rb+") as f:
