@@ -80,7 +80,8 @@ def main() -> None:
         traj = simulate(model, sub, method=bdf, rtol=1e-6, atol=1e-6, **kw)
         w_bdf, c_bdf = time.perf_counter() - t0, time.process_time() - c0
         slow = traj if slow is None else slow
-        print(f"{label}: {nb} samples in {w_bdf:.1f} s -> {nb / w_bdf:.3f} samples/s ({w_bdf / nb:.2f} s/sample, "
+        print(f"{label}: {nb} samples in {w_bdf:.1f} s -> {nb / w_bdf:.3f} samples/s "
+              f"({w_bdf / nb:.2f} s/sample, "
               f"CPU {c_bdf / nb:.2f} s/sample) [atol=rtol=1e-6, max_step=1 ms]")
         print(f"   ratio fast / {label.strip()}: {rate_fast / (nb / w_bdf):.0f}x samples/s (wall), "
               f"{cpu_fast / (nb / c_bdf):.0f}x (CPU time; less sensitive to other load)")
@@ -92,7 +93,8 @@ def main() -> None:
     e_fast = range_error(fast.states[:ne], ref.states, floor)
     worst = np.unravel_index(np.argmax(e_fast), e_fast.shape)
     print(f"error  : fast max range-relative error vs tight reference (BDF tol 1e-8, {ne} samples, "
-          f"{w_ref:.0f} s): {e_fast.max():.2e} (worst {model.state_names[worst[1]]}); V: {e_fast[:, 0].max():.2e}")
+          f"{w_ref:.0f} s): {e_fast.max():.2e} (worst {model.state_names[worst[1]]}); "
+          f"V: {e_fast[:, 0].max():.2e}")
     nn = min(ne, nb)
     e_bdf = range_error(slow.states[:nn], ref.states[:nn], floor)
     print(f"         BDF(1e-6) on the same samples: {e_bdf.max():.2e} "

@@ -80,7 +80,8 @@ def test_max_steps_is_a_status_not_an_exception():
     traj = simulate("hh", stim, t_end=20.0, n_points=11, method="fast", max_steps=5)
     assert np.all(traj.status == Status.MAX_STEPS)
     assert np.all(np.isfinite(traj.states[:, :, 0])) and np.all(np.isnan(traj.states[:, :, -1]))
-    ref = simulate("hh", stim.select(np.array([0])), t_end=20.0, n_points=11, method="reference", max_steps=20)
+    ref = simulate("hh", stim.select(np.array([0])), t_end=20.0, n_points=11, method="reference",
+                   max_steps=20)
     assert ref.status[0] == Status.MAX_STEPS
 
 
@@ -88,7 +89,8 @@ def test_max_steps_is_a_status_not_an_exception():
 def test_trajectory_does_not_depend_on_the_rest_of_the_batch(method, rng):
     B = 5
     stim = pulse(rng.uniform(2, 30, B), rng.uniform(0, 40, B), rng.uniform(0, 5, B))
-    kw = dict(t_end=12.0, n_points=121, method=method, dt=0.02 if method == "rush_larsen" else None, rtol=1e-4)
+    kw = dict(t_end=12.0, n_points=121, method=method, rtol=1e-4,
+              dt=0.02 if method == "rush_larsen" else None)
     full = simulate("hh", stim, **kw)
     for chunk in (1, 3):
         np.testing.assert_array_equal(simulate("hh", stim, chunk_size=chunk, **kw).states, full.states)
@@ -103,14 +105,16 @@ def test_trajectory_does_not_depend_on_the_rest_of_the_batch(method, rng):
 @pytest.mark.parametrize("method", ["fast", "reference"])
 def test_fires_above_and_stays_quiet_below_threshold(model, fire, quiet, threshold, method):
     stim = pulse([fire[0], quiet[0]], [fire[1], quiet[1]])
-    traj = simulate(model, stim, t_end=50.0, n_points=501, method=method, rtol=1e-4 if method == "fast" else None)
+    traj = simulate(model, stim, t_end=50.0, n_points=501, method=method,
+                    rtol=1e-4 if method == "fast" else None)
     peak = traj.states[:, 0].max(axis=1)
     assert peak[0] > threshold > 3 * peak[1]
 
 
 def test_output_contract():
     stim = pulse([5.0, 0.0], 2.0)
-    traj = simulate("hh", stim, t_end=10.0, n_points=11, y0=np.zeros((2, 4)) + [0.0, 0.05, 0.6, 0.3], rtol=1e-4)
+    y0 = np.zeros((2, 4)) + [0.0, 0.05, 0.6, 0.3]
+    traj = simulate("hh", stim, t_end=10.0, n_points=11, y0=y0, rtol=1e-4)
     assert traj.t.dtype == np.float64 and traj.t.shape == (11,)
     assert traj.states.shape == (2, 4, 11) and traj.states.dtype == np.float64
     assert traj.status.dtype == np.int8 and traj.status.shape == (2,)

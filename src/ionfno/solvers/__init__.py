@@ -7,7 +7,13 @@
 ((2, 4, 5040), [0, 0])
 """
 
-from .base import Solver as Solver, Status as Status, Trajectory as Trajectory, state_floor as state_floor
-from .exponential import ExponentialSolver as ExponentialSolver, phi1 as phi1
-from .integrate import SOLVERS as SOLVERS, get_solver as get_solver, simulate as simulate
+from .base import Solver as Solver
+from .base import Status as Status
+from .base import Trajectory as Trajectory
+from .base import state_floor as state_floor
+from .exponential import ExponentialSolver as ExponentialSolver
+from .exponential import phi1 as phi1
+from .integrate import SOLVERS as SOLVERS
+from .integrate import get_solver as get_solver
+from .integrate import simulate as simulate
 from .reference import ReferenceSolver as ReferenceSolver

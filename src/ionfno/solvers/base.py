@@ -141,7 +141,8 @@ def check_positive(name: str, value: Any, n_states: int) -> np.ndarray | float:
             raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         return float(a)
     if a.shape != (n_states,):
-        raise ValueError(f"{name} must be a scalar or have shape ({n_states},) (one per state), got {a.shape}")
+        raise ValueError(f"{name} must be a scalar or have shape ({n_states},) (one per state), "
+                         f"got {a.shape}")
     if not (np.all(np.isfinite(a)) and np.all(a > 0)):
         raise ValueError(f"{name} must be finite and > 0 for every state")
     return a

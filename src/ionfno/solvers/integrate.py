@@ -149,7 +149,8 @@ def _check_inputs(model, solver, stimulus, t_end, n_points, t_eval, y0, params, 
         if not (np.all(np.isfinite(grid)) and np.all(np.diff(grid) > 0)):
             raise ValueError("t_eval must be finite and strictly increasing")
         if grid[0] < 0 or grid[-1] > t_end:
-            raise ValueError(f"t_eval must lie in [0, t_end] = [0, {t_end:g}], got [{grid[0]:g}, {grid[-1]:g}]")
+            raise ValueError(f"t_eval must lie in [0, t_end] = [0, {t_end:g}], "
+                             f"got [{grid[0]:g}, {grid[-1]:g}]")
     else:
         n_points = model.n_points_default if n_points is None else n_points
         if isinstance(n_points, bool) or int(n_points) != n_points or n_points < 2:
@@ -173,7 +174,9 @@ def _check_inputs(model, solver, stimulus, t_end, n_points, t_eval, y0, params, 
     atol = np.broadcast_to(np.asarray(atol, dtype=np.float64), (n,)).copy()
     if dt is not None:
         dt = float(check_positive("dt", dt, n))
-    if max_steps is not None and (isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1):
+    bad_steps = max_steps is not None and (
+        isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1)
+    if bad_steps:
         raise ValueError(f"max_steps must be a whole number >= 1, got {max_steps!r}")
     if chunk_size is not None and (int(chunk_size) != chunk_size or chunk_size < 1):
         raise ValueError(f"chunk_size must be a whole number >= 1, got {chunk_size!r}")

@@ -134,7 +134,7 @@ class ReferenceSolver(Solver):
             bounds = np.concatenate([[0.0], e[np.isfinite(e)], [t_end]])
             states[i, :, t_eval <= 0.0] = y0[i]
             y = y0[i].copy()
-            for lo, hi in zip(bounds[:-1], bounds[1:]):
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
                 if hi <= lo:
                     continue
                 within = np.array([0.5 * (lo + hi)])
