@@ -43,8 +43,14 @@ def bdf_seconds_per_sample(model_name: str, config, n: int) -> dict:
     model = get_model(model_name)
     params = model.default_params()
     y0 = model.default_state()
-    p = sample_parameters(config.mixture, seed=config.seed, split="train", n=config.counts["train"],
-                          t_end=config.t_end, indices=np.arange(n))
+    p = sample_parameters(
+        config.mixture,
+        seed=config.seed,
+        split="train",
+        n=config.counts["train"],
+        t_end=config.t_end,
+        indices=np.arange(n),
+    )
     times, statuses = [], []
     for k in range(n):
         stim = pulse(p["amplitude"][k], p["duration"][k], p["onset"][k])
@@ -53,12 +59,18 @@ def bdf_seconds_per_sample(model_name: str, config, n: int) -> dict:
             return model.rhs(t, y[None, :], params, stim.current(np.array([t])))[0]
 
         t0 = time.perf_counter()
-        sol = solve_ivp(f, (0.0, config.t_end), y0, method="BDF", rtol=1e-6, atol=1e-6, max_step=1.0,
-                        t_eval=config.grid)
+        sol = solve_ivp(
+            f, (0.0, config.t_end), y0, method="BDF", rtol=1e-6, atol=1e-6, max_step=1.0, t_eval=config.grid
+        )
         times.append(time.perf_counter() - t0)
         statuses.append(int(sol.status))
-    return {"n": n, "seconds": times, "mean_s": float(np.mean(times)), "statuses": statuses,
-            "parts": p["part"].tolist()}
+    return {
+        "n": n,
+        "seconds": times,
+        "mean_s": float(np.mean(times)),
+        "statuses": statuses,
+        "parts": p["part"].tolist(),
+    }
 
 
 def run(models, workers: int, bdf_samples: int, out_dir: Path, keep: bool) -> list[dict]:
@@ -80,13 +92,24 @@ def run(models, workers: int, bdf_samples: int, out_dir: Path, keep: bool) -> li
             part = np.concatenate([f[s]["part"].asstr()[()] for s in ("train", "val", "test")])
         ok = status == 0
         row = {
-            "model": m, "samples": n, "workers": workers, "wall_s": wall, "samples_per_s": n / wall,
-            "floor_s": FLOORS_S.get(m), "floor_met": wall < FLOORS_S.get(m, np.inf),
+            "model": m,
+            "samples": n,
+            "workers": workers,
+            "wall_s": wall,
+            "samples_per_s": n / wall,
+            "floor_s": FLOORS_S.get(m),
+            "floor_met": wall < FLOORS_S.get(m, np.inf),
             "file_MB": path.stat().st_size / 1e6,
-            "n_points": cfg.n_points, "t_end": cfg.t_end, "rtol": cfg.solver.rtol, "failed": int((~ok).sum()),
+            "n_points": cfg.n_points,
+            "t_end": cfg.t_end,
+            "rtol": cfg.solver.rtol,
+            "failed": int((~ok).sum()),
             "fraction_firing": float(fires[ok].mean()),
-            "fraction_firing_per_part": {p: float(fires[ok & (part == p)].mean()) for p in cfg.mixture.part_names
-                                         if np.any(ok & (part == p))},
+            "fraction_firing_per_part": {
+                p: float(fires[ok & (part == p)].mean())
+                for p in cfg.mixture.part_names
+                if np.any(ok & (part == p))
+            },
         }
         with h5py.File(path, "r") as f:
             row["raw_float32_MB"] = n * f["train"]["states"].shape[1] * cfg.n_points * 4 / 1e6
@@ -117,17 +140,31 @@ def main() -> None:
         out_dir = args.out_dir or Path(tmp)
         t0 = time.time()
         rows = run(args.models, args.workers, args.bdf_samples, out_dir, args.keep)
-    meta = {"date": time.strftime("%Y-%m-%d %H:%M"), "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "load_avg_at_end": os.getloadavg(), "total_s": time.time() - t0}
-    print("\n| model | samples | workers | wall | floor | samples/s | file | firing | failed | BDF s/sample | BDF extrapolated | speed-up |")
+    meta = {
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_avg_at_end": os.getloadavg(),
+        "total_s": time.time() - t0,
+    }
+    print(
+        "\n| model | samples | workers | wall | floor | samples/s | file | firing | failed "
+        "| BDF s/sample | BDF extrapolated | speed-up |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         b = r.get("bdf")
-        print(f"| {r['model']} | {r['samples']} | {r['workers']} | {r['wall_s']:.1f} s | {r['floor_s']:.0f} s "
-              f"{'met' if r['floor_met'] else 'MISSED'} | {r['samples_per_s']:.1f} | {r['file_MB']:.0f} MB "
-              f"(x{r['compression_ratio']:.2f}) | {r['fraction_firing']:.3f} | {r['failed']} | "
-              + (f"{b['mean_s']:.2f} (n={b['n']}) | {r['bdf_extrapolated_s'] / 60:.1f} min | {r['speedup_vs_bdf']:.0f}x |"
-                 if b else "- | - | - |"))
+        print(
+            f"| {r['model']} | {r['samples']} | {r['workers']} | {r['wall_s']:.1f} s | {r['floor_s']:.0f} s "
+            f"{'met' if r['floor_met'] else 'MISSED'} | {r['samples_per_s']:.1f} | {r['file_MB']:.0f} MB "
+            f"(x{r['compression_ratio']:.2f}) | {r['fraction_firing']:.3f} | {r['failed']} | "
+            + (
+                f"{b['mean_s']:.2f} (n={b['n']}) | {r['bdf_extrapolated_s'] / 60:.1f} min "
+                f"| {r['speedup_vs_bdf']:.0f}x |"
+                if b
+                else "- | - | - |"
+            )
+        )
     print(json.dumps(meta))
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -45,7 +45,8 @@ def assert_same_file(a, b):
         assert np.array_equal(v, B["/attrs"][k]), k
     for k in A:
         if k != "/attrs":
-            assert A[k].dtype == B[k].dtype and np.array_equal(A[k], B[k], equal_nan=A[k].dtype.kind == "f"), k
+            nan_ok = A[k].dtype.kind == "f"
+            assert A[k].dtype == B[k].dtype and np.array_equal(A[k], B[k], equal_nan=nan_ok), k
 
 
 def small_fhn(**kw):
@@ -111,8 +112,27 @@ def test_existing_output_needs_overwrite(fhn_file, tmp_path):
     target.write_bytes(fhn_file.read_bytes())
     with pytest.raises(FileExistsError, match="same configuration.*--overwrite"):
         generate_dataset(small_fhn(), target, progress=False)
-    rc = main(["generate", "fhn", "--out", str(target), "--n-train", "14", "--n-val", "5", "--n-test", "5",
-               "--n-points", "300", "--t-end", "50", "--rtol", "1e-3", "--no-progress"])
+    rc = main(
+        [
+            "generate",
+            "fhn",
+            "--out",
+            str(target),
+            "--n-train",
+            "14",
+            "--n-val",
+            "5",
+            "--n-test",
+            "5",
+            "--n-points",
+            "300",
+            "--t-end",
+            "50",
+            "--rtol",
+            "1e-3",
+            "--no-progress",
+        ]
+    )
     assert rc == 2
     assert_same_file(fhn_file, target)  # untouched
     generate_dataset(small_fhn(seed=1), target, overwrite=True, batch_size=8, progress=False)
@@ -126,8 +146,25 @@ def _cli(*args):
 
 def test_kill_then_resume_gives_the_uninterrupted_file(tmp_path):
     out = tmp_path / "hh.h5"
-    args = ["generate", "hh", "--out", str(out), "--n-train", "16", "--n-val", "4", "--n-test", "4",
-            "--n-points", "200", "--rtol", "1e-3", "--batch-size", "1", "--no-progress"]
+    args = [
+        "generate",
+        "hh",
+        "--out",
+        str(out),
+        "--n-train",
+        "16",
+        "--n-val",
+        "4",
+        "--n-test",
+        "4",
+        "--n-points",
+        "200",
+        "--rtol",
+        "1e-3",
+        "--batch-size",
+        "1",
+        "--no-progress",
+    ]
     cmd, env = _cli(*args)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     work = partial_dir(out)
@@ -171,8 +208,13 @@ def test_stored_samples_agree_with_the_reference_solver(model, tmp_path, rng):
     generate_dataset(cfg, path, batch_size=16, progress=False)
     a = read_split(path, "train", dtype=np.float64)
     pick = rng.choice(np.flatnonzero(a["part"] != "t0"), size=2, replace=False)
-    ref = simulate(model, pulse(a["amplitude"][pick], a["duration"][pick], a["onset"][pick]),
-                   t_end=cfg.t_end, n_points=cfg.n_points, method="reference")
+    ref = simulate(
+        model,
+        pulse(a["amplitude"][pick], a["duration"][pick], a["onset"][pick]),
+        t_end=cfg.t_end,
+        n_points=cfg.n_points,
+        method="reference",
+    )
     assert np.all(ref.status == 0)
     got = a["states"][pick]
     span = np.maximum(ref.states.max(axis=2) - ref.states.min(axis=2), 1e-2)  # (2, n_states)
@@ -226,10 +268,14 @@ def test_inspect_passes_good_files_and_catches_damage(fhn_file, tmp_path, capsys
 
 def test_bad_arguments_are_named(tmp_path, capsys):
     base = ["generate", "fhn", "--out", str(tmp_path / "x.h5"), "--no-progress"]
-    for extra, msg in ((["--workers", "0"], "--workers"), (["--shard", "3/3"], "shard"),
-                       (["--n-train", "-1"], "--n-train"), (["--solver", "euler"], "Unknown solver"),
-                       (["--mixture", str(tmp_path / "none.json")], "Cannot read mixture"),
-                       (["--workers", "999"], "CPU cores")):
+    for extra, msg in (
+        (["--workers", "0"], "--workers"),
+        (["--shard", "3/3"], "shard"),
+        (["--n-train", "-1"], "--n-train"),
+        (["--solver", "euler"], "Unknown solver"),
+        (["--mixture", str(tmp_path / "none.json")], "Cannot read mixture"),
+        (["--workers", "999"], "CPU cores"),
+    ):
         assert main(base + extra) == 2, extra
         assert msg in capsys.readouterr().err, extra
     assert main(["generate", "ord", "--mixture", "hh", "--out", str(tmp_path / "y.h5")]) == 2

@@ -11,11 +11,19 @@ from ionfno.data.mixtures import list_mixtures, load_mixture, sample_parameters,
 
 # The reference study's table (shared/REFERENCE.md section 3): part -> (A range, T range, train, test)
 STUDY = {
-    "fhn": {"t0": ((0.1, 2), (0, 0), 20, 10), "general": ((0.1, 2), (1, 100), 2300, 285),
-            "nap": ((1e-4, 0.01), (10, 100), 650, 30), "t_fin": ((0.3, 2), (100, 100), 30, 50)},
-    "hh": {"t0": ((2, 10), (0, 0), 20, 10), "general": ((2, 10), (1, 100), 2380, 275),
-           "nap": ((1e-4, 2), (10, 100), 100, 30), "i_high": ((50, 200), (10, 100), 300, 30),
-           "t_fin": ((2, 30), (100, 100), 200, 30)},
+    "fhn": {
+        "t0": ((0.1, 2), (0, 0), 20, 10),
+        "general": ((0.1, 2), (1, 100), 2300, 285),
+        "nap": ((1e-4, 0.01), (10, 100), 650, 30),
+        "t_fin": ((0.3, 2), (100, 100), 30, 50),
+    },
+    "hh": {
+        "t0": ((2, 10), (0, 0), 20, 10),
+        "general": ((2, 10), (1, 100), 2380, 275),
+        "nap": ((1e-4, 2), (10, 100), 100, 30),
+        "i_high": ((50, 200), (10, 100), 300, 30),
+        "t_fin": ((2, 30), (100, 100), 200, 30),
+    },
 }
 
 
@@ -74,7 +82,7 @@ def test_draw_is_a_function_of_seed_split_and_index():
     assert not np.array_equal(val["amplitude"][:50], full["amplitude"][:50])
     # parts are interleaved, not in runs: every block of 100 holds general samples and others
     for b in range(0, 3000, 100):
-        assert 0 < np.sum(full["part"][b:b + 100] == "general") < 100
+        assert 0 < np.sum(full["part"][b : b + 100] == "general") < 100
 
 
 def test_invalid_mixtures_are_named(tmp_path):

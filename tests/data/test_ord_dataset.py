@@ -39,5 +39,5 @@ def test_tiny_ord_dataset_round_trip(tmp_path):
     # at rest before any current: the published initial state, to float32 rounding
     from ionfno import get_model
 
-    np.testing.assert_allclose(a["states"][:, :, 0], np.broadcast_to(get_model("ord").default_state(), (5, 41)),
-                               rtol=1e-6)
+    y0 = np.broadcast_to(get_model("ord").default_state(), (5, 41))
+    np.testing.assert_allclose(a["states"][:, :, 0], y0, rtol=1e-6)

@@ -23,8 +23,12 @@ def small_file(tmp_path, rng):
         "fires": np.arange(9) % 2 == 0,
     }
     test = {"states": rng.normal(size=(2, 2, 64)), "i_app": np.zeros((2, 64))}
-    path = write_arrays(tmp_path / "d.h5", t, {"train": train, "test": test},
-                        {"model": "fhn", "state_names": ["V", "w"], "state_units": ["", ""], "seed": 3})
+    path = write_arrays(
+        tmp_path / "d.h5",
+        t,
+        {"train": train, "test": test},
+        {"model": "fhn", "state_names": ["V", "w"], "state_units": ["", ""], "seed": 3},
+    )
     return path, t, train
 
 

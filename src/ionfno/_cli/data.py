@@ -30,27 +30,50 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="model registry name (see `ionfno models`)")
     p.add_argument("--out", type=Path, required=True, help="output .h5 file")
-    p.add_argument("--n-train", type=int, default=None, help="training samples (default: the mixture's, 3000)")
+    p.add_argument(
+        "--n-train", type=int, default=None, help="training samples (default: the mixture's, 3000)"
+    )
     p.add_argument("--n-val", type=int, default=None, help="validation samples (default 375)")
     p.add_argument("--n-test", type=int, default=None, help="test samples (default 375)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     p.add_argument("--t-end", type=float, default=None, help="window [ms] (default: the mixture's)")
     p.add_argument("--n-points", type=int, default=None, help="stored time points (default: the mixture's)")
-    p.add_argument("--mixture", default=None,
-                   help="mixture JSON file or preset name (default: the model's preset)")
+    p.add_argument(
+        "--mixture", default=None, help="mixture JSON file or preset name (default: the model's preset)"
+    )
     p.add_argument("--solver", default=None, help="solver name (default: the mixture's, fast)")
-    p.add_argument("--rtol", type=float, default=None, help="relative tolerance (default: the mixture's, "
-                   "else the solver's)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (default: the solver's, per state)")
-    p.add_argument("--compression", default="gzip", choices=["gzip", "lzf", "none"],
-                   help="HDF5 compression of the signals (default gzip)")
+    p.add_argument(
+        "--rtol",
+        type=float,
+        default=None,
+        help="relative tolerance (default: the mixture's, else the solver's)",
+    )
+    p.add_argument(
+        "--atol", type=float, default=None, help="absolute tolerance (default: the solver's, per state)"
+    )
+    p.add_argument(
+        "--compression",
+        default="gzip",
+        choices=["gzip", "lzf", "none"],
+        help="HDF5 compression of the signals (default gzip)",
+    )
     p.add_argument("--compression-level", type=int, default=1, help="gzip level 0-9 (default 1)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes, each single-threaded (default 1)")
-    p.add_argument("--batch-size", type=int, default=None,
-                   help="samples per block = solver batch (default: about 256 MB of float64 per block; "
-                        "ORd 309, FHN/HH 512); does not change the data")
-    p.add_argument("--shard", default=None, metavar="I/K",
-                   help="generate only shard I of K (0 <= I < K); join the K files with `ionfno merge`")
+    p.add_argument(
+        "--workers", type=int, default=1, help="worker processes, each single-threaded (default 1)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="samples per block = solver batch (default: about 256 MB of float64 per block; "
+        "ORd 309, FHN/HH 512); does not change the data",
+    )
+    p.add_argument(
+        "--shard",
+        default=None,
+        metavar="I/K",
+        help="generate only shard I of K (0 <= I < K); join the K files with `ionfno merge`",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace a complete existing output")
     p.add_argument("--restart", action="store_true", help="discard an unfinished run instead of resuming it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -81,24 +104,47 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     shard = parse_shard(args.shard)
     config = make_config(
-        args.model, mixture=args.mixture, n_train=args.n_train, n_val=args.n_val, n_test=args.n_test,
-        seed=args.seed, t_end=args.t_end, n_points=args.n_points, method=args.solver, rtol=args.rtol,
+        args.model,
+        mixture=args.mixture,
+        n_train=args.n_train,
+        n_val=args.n_val,
+        n_test=args.n_test,
+        seed=args.seed,
+        t_end=args.t_end,
+        n_points=args.n_points,
+        method=args.solver,
+        rtol=args.rtol,
         atol=args.atol,
-        storage=StorageOptions(compression=args.compression,
-                               compression_opts=args.compression_level if args.compression == "gzip" else None),
+        storage=StorageOptions(
+            compression=args.compression,
+            compression_opts=args.compression_level if args.compression == "gzip" else None,
+        ),
     )
     if partial_dir(args.out).exists() and not args.restart:
         print(f"ionfno generate: resuming the unfinished run in {partial_dir(args.out)}", file=sys.stderr)
     try:
-        res = generate_dataset(config, args.out, workers=args.workers, batch_size=args.batch_size, shard=shard,
-                               overwrite=args.overwrite, restart=args.restart, progress=not args.no_progress)
+        res = generate_dataset(
+            config,
+            args.out,
+            workers=args.workers,
+            batch_size=args.batch_size,
+            shard=shard,
+            overwrite=args.overwrite,
+            restart=args.restart,
+            progress=not args.no_progress,
+        )
     except FileExistsError as e:
         raise OSError(str(e)) from None
-    print(f"wrote {res.path}: {res.n_samples} samples ({res.n_simulated} simulated now), "
-          f"{res.n_failed} failed, {res.seconds:.1f} s")
+    print(
+        f"wrote {res.path}: {res.n_samples} samples ({res.n_simulated} simulated now), "
+        f"{res.n_failed} failed, {res.seconds:.1f} s"
+    )
     if res.n_failed:
-        print(f"ionfno generate: warning: {res.n_failed} sample(s) failed (kept, flagged by status; "
-              f"see `ionfno inspect {res.path}`)", file=sys.stderr)
+        print(
+            f"ionfno generate: warning: {res.n_failed} sample(s) failed (kept, flagged by status; "
+            f"see `ionfno inspect {res.path}`)",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -14,8 +14,16 @@ Heavy dependencies (h5py) are imported inside functions, so importing this packa
 
 from .storage import (  # noqa: F401
     SPLITS as SPLITS,
+)
+from .storage import (
     DatasetError as DatasetError,
+)
+from .storage import (
     dataset_info as dataset_info,
+)
+from .storage import (
     read_split as read_split,
+)
+from .storage import (
     write_arrays as write_arrays,
 )

@@ -8,8 +8,10 @@ How a run proceeds (``ionfno generate`` calls :func:`generate_dataset`):
 2. Samples are cut into blocks (contiguous sample ranges of one split). Each block is
    simulated with the fast batched solver and written, compressed, to its own small HDF5
    file in a work folder beside the target, ``.<name>.partial/``; a block file is renamed
-   into place only once complete, so the folder is a journal of finished blocks. Memory
-   stays at one block per worker.
+   into place only once complete, so the folder is a journal of finished blocks. With
+   ``workers > 1`` each worker process simulates and writes its own blocks (compression runs
+   in parallel and no trajectories cross process boundaries); the parent only schedules
+   and shows progress. Memory stays at one block per worker.
 3. When every block is done, the blocks are assembled into ``<name>`` by copying the
    compressed chunks as they are (no second compression) into a temporary file that is
    renamed onto the target only when complete; then the work folder is removed.
@@ -33,7 +35,8 @@ same arrays.
 Sharding: ``shard=(I, K)`` (0 <= I < K) takes, in every split with ``n`` samples, the
 contiguous slice ``[floor(I n / K), floor((I+1) n / K))``. Its output is a dataset file of
 that slice (with ``sample_index`` and a ``shard`` attribute); :func:`merge_shards` joins the
-K files into the file a single run would have written.
+K files into the file a single run would have written (the same arrays and attributes; the
+bytes may differ in HDF5 bookkeeping).
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ from .storage import (
     StorageOptions,
     create_layout,
     open_dataset,
+    readable_by_umask,
 )
 
 __all__ = [
@@ -258,14 +262,15 @@ def make_config(
     if isinstance(seed, bool) or int(seed) != seed or seed < 0:
         raise ValueError(f"seed must be a whole number >= 0, got {seed}")
     t_end = float(t_end if t_end is not None else mix.t_end if mix.t_end is not None else m.t_end_default)
-    n_points = int(n_points if n_points is not None else mix.n_points if mix.n_points is not None
-                   else m.n_points_default)
+    n_points = int(
+        n_points if n_points is not None else mix.n_points if mix.n_points is not None else m.n_points_default
+    )
     if not (math.isfinite(t_end) and t_end > 0):
         raise ValueError(f"t_end must be a finite number > 0, got {t_end}")
     if n_points < 2:
         raise ValueError(f"n_points must be >= 2, got {n_points}")
     counts = {}
-    for split, n in zip(SPLITS, (n_train, n_val, n_test)):
+    for split, n in zip(SPLITS, (n_train, n_val, n_test), strict=True):
         if n is not None and (int(n) != n or n < 0):
             raise ValueError(f"--n-{split} must be a whole number >= 0, got {n}")
         counts[split] = mix.default_count(split) if n is None else int(n)
@@ -279,12 +284,21 @@ def make_config(
     if not (r > 0 and np.all(a > 0)):
         raise ValueError("rtol and atol must be > 0")
     settings = SolverSettings(
-        method=method, rtol=r, atol=[float(x) for x in a], dt=None if dt is None else float(dt),
+        method=method,
+        rtol=r,
+        atol=[float(x) for x in a],
+        dt=None if dt is None else float(dt),
         max_steps=None if max_steps is None else int(max_steps),
     )
     return GenerateConfig(
-        model=model, mixture=mix, counts=counts, seed=int(seed), t_end=t_end, n_points=n_points,
-        solver=settings, storage=storage or StorageOptions(),
+        model=model,
+        mixture=mix,
+        counts=counts,
+        seed=int(seed),
+        t_end=t_end,
+        n_points=n_points,
+        solver=settings,
+        storage=storage or StorageOptions(),
     )
 
 
@@ -370,13 +384,27 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
     model = _MODEL_CACHE.get(config.model)
     if model is None:
         model = _MODEL_CACHE.setdefault(config.model, get_model(config.model))
-    p = sample_parameters(config.mixture, seed=config.seed, split=split, n=config.counts[split],
-                          t_end=config.t_end, indices=np.arange(start, stop))
+    p = sample_parameters(
+        config.mixture,
+        seed=config.seed,
+        split=split,
+        n=config.counts[split],
+        t_end=config.t_end,
+        indices=np.arange(start, stop),
+    )
     stim = pulse(p["amplitude"], p["duration"], p["onset"])
     s = config.solver
-    traj = simulate(model, stim, t_end=config.t_end, t_eval=config.grid, method=s.method,
-                    rtol=s.rtol, atol=None if s.atol is None else np.asarray(s.atol), dt=s.dt,
-                    max_steps=s.max_steps)
+    traj = simulate(
+        model,
+        stim,
+        t_end=config.t_end,
+        t_eval=config.grid,
+        method=s.method,
+        rtol=s.rtol,
+        atol=None if s.atol is None else np.asarray(s.atol),
+        dt=s.dt,
+        max_steps=s.max_steps,
+    )
     status = np.asarray(traj.status, dtype=np.int8)
     V = traj.states[:, model.state_index("V"), :]
     return {
@@ -392,7 +420,9 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
     }
 
 
-def _write_block_file(path: Path, config: GenerateConfig, split: str, start: int, data: Mapping[str, Any]) -> None:
+def _write_block_file(
+    path: Path, config: GenerateConfig, split: str, start: int, data: Mapping[str, Any]
+) -> None:
     import h5py
 
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
@@ -404,8 +434,11 @@ def _write_block_file(path: Path, config: GenerateConfig, split: str, start: int
             f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
             for name, dt in SAMPLE_FIELDS.items():
                 v = np.asarray(data[name])
-                f.create_dataset(name, data=v.astype(object) if dt == "str" else v.astype(dt),
-                                 dtype=h5py.string_dtype() if dt == "str" else dt)
+                f.create_dataset(
+                    name,
+                    data=v.astype(object) if dt == "str" else v.astype(dt),
+                    dtype=h5py.string_dtype() if dt == "str" else dt,
+                )
             f.attrs["split"] = split
             f.attrs["start"] = start
         with open(tmp, "rb+") as fh:
@@ -417,12 +450,18 @@ def _write_block_file(path: Path, config: GenerateConfig, split: str, start: int
         raise
 
 
-def _run_block(config_json: str, workdir: str, split: str, start: int, stop: int) -> tuple[str, int, int, int]:
+def _run_block(
+    config_json: str, workdir: str, split: str, start: int, stop: int
+) -> tuple[str, int, int, int]:
     """Worker entry point: simulate one block and write its file; returns (split, start, stop, n_failed)."""
     config = _config_from_json(config_json)
     data = simulate_block(config, split, start, stop)
     _write_block_file(Path(workdir) / _block_name(split, start, stop), config, split, start, data)
     return split, start, stop, int(np.count_nonzero(data["status"]))
+
+
+def _run_block_star(job: tuple[str, str, str, int, int]) -> tuple[str, int, int, int]:
+    return _run_block(*job)
 
 
 _CONFIG_CACHE: dict[str, GenerateConfig] = {}
@@ -604,42 +643,67 @@ def generate_dataset(
     n_mine = sum(hi - lo for lo, hi in ranges.values())
     n_todo = sum(b - a for _, a, b in tasks)
     config_json = config.to_json()
-    _execute(tasks, config_json, workdir, workers=workers, total=n_mine, initial=n_mine - n_todo,
-             progress=progress, desc=f"{config.model} {out.name}")
+    _execute(
+        tasks,
+        config_json,
+        workdir,
+        workers=workers,
+        total=n_mine,
+        initial=n_mine - n_todo,
+        progress=progress,
+        desc=f"{config.model} {out.name}",
+    )
     n_failed = _assemble(out, config, workdir, ranges, shard)
     shutil.rmtree(workdir, ignore_errors=True)
     return GenerateResult(out, n_mine, n_todo, n_failed, time.perf_counter() - t0)
 
 
-def _execute(tasks: list[tuple[str, int, int]], config_json: str, workdir: Path, *, workers: int,
-             total: int, initial: int, progress: bool, desc: str) -> None:
+def _execute(
+    tasks: list[tuple[str, int, int]],
+    config_json: str,
+    workdir: Path,
+    *,
+    workers: int,
+    total: int,
+    initial: int,
+    progress: bool,
+    desc: str,
+) -> None:
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=initial, unit="sample", desc=desc, disable=not progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = tqdm(
+        total=total,
+        initial=initial,
+        unit="sample",
+        desc=desc,
+        disable=not progress,
+        dynamic_ncols=True,
+        smoothing=0.1,
+    )
     try:
         if workers == 1 or len(tasks) <= 1:
             for s, a, b in tasks:
                 _run_block(config_json, str(workdir), s, a, b)
                 bar.update(b - a)
             return
-        import concurrent.futures as cf
         import multiprocessing as mp
 
         # Workers are single-threaded: W workers use W cores. Inherited by spawned children.
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             os.environ.setdefault(var, "1")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                    initializer=_worker_init) as pool:
-            futures = [pool.submit(_run_block, config_json, str(workdir), s, a, b) for s, a, b in tasks]
-            try:
-                for fut in cf.as_completed(futures):
-                    _, a, b, _ = fut.result()
-                    bar.update(b - a)
-            except BaseException:
-                for fut in futures:
-                    fut.cancel()
-                raise
+        # spawn, not fork: the parent may hold threads (tqdm's monitor) and open HDF5 handles.
+        pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)
+        try:
+            jobs = [(config_json, str(workdir), s, a, b) for s, a, b in tasks]
+            for _, a, b, _ in pool.imap_unordered(_run_block_star, jobs, chunksize=1):
+                bar.update(b - a)
+            pool.close()
+        except BaseException:
+            # Ctrl-C or a failed block: stop now; finished blocks stay in the work folder.
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     finally:
         bar.close()
 
@@ -647,24 +711,37 @@ def _execute(tasks: list[tuple[str, int, int]], config_json: str, workdir: Path,
 def _copy_rows(src: Any, dst: Any, src_rows: Iterable[int], dst_rows: Iterable[int]) -> None:
     """Copy whole chunks (one sample each) without decompressing them."""
     tail = (0,) * (len(src.shape) - 1)
-    for r, q in zip(src_rows, dst_rows):
+    for r, q in zip(src_rows, dst_rows, strict=True):
         mask, data = src.id.read_direct_chunk((int(r), *tail))
         dst.id.write_direct_chunk((int(q), *tail), data, mask)
 
 
-def _assemble(out: Path, config: GenerateConfig, workdir: Path, ranges: Mapping[str, tuple[int, int]],
-              shard: tuple[int, int] | None) -> int:
+def _assemble(
+    out: Path,
+    config: GenerateConfig,
+    workdir: Path,
+    ranges: Mapping[str, tuple[int, int]],
+    shard: tuple[int, int] | None,
+) -> int:
     import h5py
 
     done = _scan_blocks(workdir)
     sizes = {s: hi - lo for s, (lo, hi) in ranges.items()}
     n_failed = 0
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
+        readable_by_umask(tmp)
         attrs = _root_attrs(config)
         if shard is not None:
             attrs["shard"] = f"{shard[0]}/{shard[1]}"
-        create_layout(f, t=config.grid, n_states=len(attrs["state_names"]), counts=sizes, attrs=attrs,
-                      storage=config.storage, sample_index=shard is not None)
+        create_layout(
+            f,
+            t=config.grid,
+            n_states=len(attrs["state_names"]),
+            counts=sizes,
+            attrs=attrs,
+            storage=config.storage,
+            sample_index=shard is not None,
+        )
         for s in SPLITS:
             lo, hi = ranges[s]
             blocks = [(a, b) for a, b in done[s] if lo <= a and b <= hi]
@@ -690,7 +767,9 @@ def _assemble(out: Path, config: GenerateConfig, workdir: Path, ranges: Mapping[
 
 
 # ------------------------------------------------------------------------------ merge
-def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def merge_shards(
+    paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, overwrite: bool = False
+) -> Path:
     """Join the K shard files of one configuration into the single-run dataset file.
 
     Parameters
@@ -742,8 +821,15 @@ def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
     config = GenerateConfig.from_dict(json.loads(ref_cfg))  # type: ignore[arg-type]
     attrs = {k: v for k, v in ref_attrs.items() if k != "shard"}  # type: ignore[union-attr]
     with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        create_layout(f, t=config.grid, n_states=len(json.loads(attrs["state_names"])), counts=config.counts,
-                      attrs=attrs, storage=config.storage)
+        readable_by_umask(tmp)
+        create_layout(
+            f,
+            t=config.grid,
+            n_states=len(json.loads(attrs["state_names"])),
+            counts=config.counts,
+            attrs=attrs,
+            storage=config.storage,
+        )
         for s in SPLITS:
             fields: dict[str, list] = {name: [] for name in SAMPLE_FIELDS}
             covered = np.zeros(config.counts[s], dtype=bool)
@@ -753,14 +839,18 @@ def merge_shards(paths: Sequence[str | os.PathLike], out: str | os.PathLike, *, 
                     idx = g["sample_index"][()]
                     lo, hi = shard_range(config.counts[s], (i, ref_k))  # type: ignore[arg-type]
                     if not np.array_equal(idx, np.arange(lo, hi)):
-                        raise ValueError(f"{str(shards[i])!r}: split {s!r} does not hold samples [{lo}, {hi})")
+                        raise ValueError(
+                            f"{str(shards[i])!r}: split {s!r} does not hold samples [{lo}, {hi})"
+                        )
                     covered[idx] = True
                     _copy_rows(g["states"], f[s]["states"], range(idx.size), idx)
                     _copy_rows(g["i_app"], f[s]["i_app"], range(idx.size), idx)
                     for name in SAMPLE_FIELDS:
                         fields[name].append(g[name].asstr()[()] if name == "part" else g[name][()])
             if not covered.all():
-                raise ValueError(f"Split {s!r}: samples {np.flatnonzero(~covered)[:10].tolist()}... not covered")
+                raise ValueError(
+                    f"Split {s!r}: samples {np.flatnonzero(~covered)[:10].tolist()}... not covered"
+                )
             for name, parts in fields.items():
                 v = np.concatenate(parts)
                 if v.size:

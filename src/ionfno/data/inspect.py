@@ -66,8 +66,14 @@ class InspectReport:
         self.problems.append(msg)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "ok": self.ok, "problems": self.problems, "info": self.info,
-                "splits": self.splits, "ranges": self.ranges}
+        return {
+            "path": self.path,
+            "ok": self.ok,
+            "problems": self.problems,
+            "info": self.info,
+            "splits": self.splits,
+            "ranges": self.ranges,
+        }
 
 
 def inspect_dataset(path: str | os.PathLike, *, block_rows: int = 64) -> InspectReport:
@@ -155,9 +161,11 @@ def _inspect(f: Any, rep: InspectReport, block_rows: int) -> None:
     for split in SPLITS:
         _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, hi, block_rows)
     rep.ranges = {
-        nm: {"unit": units[k] if k < len(units) else "",
-             "min": float(lo[k]) if np.isfinite(lo[k]) else None,
-             "max": float(hi[k]) if np.isfinite(hi[k]) else None}
+        nm: {
+            "unit": units[k] if k < len(units) else "",
+            "min": float(lo[k]) if np.isfinite(lo[k]) else None,
+            "max": float(hi[k]) if np.isfinite(hi[k]) else None,
+        }
         for k, nm in enumerate(names)
     }
     n_ok = sum(s["n_ok"] for s in rep.splits.values())
@@ -203,13 +211,21 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             index = np.arange(a, b)
             if "sample_index" in g and not np.array_equal(g["sample_index"][()], index):
                 rep.fail(f"{where}/sample_index is not [{a}, {b})")
-            ref = sample_parameters(config.mixture, seed=config.seed, split=split, n=config.counts[split],
-                                    t_end=config.t_end, indices=index)
+            ref = sample_parameters(
+                config.mixture,
+                seed=config.seed,
+                split=split,
+                n=config.counts[split],
+                t_end=config.t_end,
+                indices=index,
+            )
             for name in ("part", "amplitude", "duration", "onset"):
                 wrong = np.flatnonzero(fields[name] != ref[name])
                 if wrong.size:
-                    rep.fail(f"{where}/{name} differs from the config's draw at {wrong.size} sample(s), "
-                             f"first {wrong[:5].tolist()}")
+                    rep.fail(
+                        f"{where}/{name} differs from the config's draw at {wrong.size} sample(s), "
+                        f"first {wrong[:5].tolist()}"
+                    )
     # Bounded memory: one block of decompressed samples at a time.
     n_nonfinite, iapp_wrong, fires_wrong = [], [], []
     t = f["t"][()]
@@ -229,7 +245,9 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             Xg = X[good]
             lo[:] = np.minimum(lo, Xg.min(axis=(0, 2)))
             hi[:] = np.maximum(hi, Xg.max(axis=(0, 2)))
-        stim = pulse(fields["amplitude"][start:stop], fields["duration"][start:stop], fields["onset"][start:stop])
+        stim = pulse(
+            fields["amplitude"][start:stop], fields["duration"][start:stop], fields["onset"][start:stop]
+        )
         expect = stim.sample(t).astype(np.float32)
         iapp_wrong.extend((start + np.flatnonzero(~(expect == I).all(axis=1))).tolist())
         if thr is not None and v_index is not None:
@@ -237,34 +255,64 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             with np.errstate(invalid="ignore"):
                 fires = (V > thr).any(axis=1) & okb
                 # float32 storage may round a peak that grazes the threshold across it
-                near = np.abs(np.nanmax(np.where(np.isfinite(V), V, -np.inf), axis=1) - thr) <= 1e-6 * max(1, abs(thr))
-            fires_wrong.extend((start + np.flatnonzero((fires != fields["fires"][start:stop]) & ~near)).tolist())
+                near = np.abs(np.nanmax(np.where(np.isfinite(V), V, -np.inf), axis=1) - thr) <= 1e-6 * max(
+                    1, abs(thr)
+                )
+            fires_wrong.extend(
+                (start + np.flatnonzero((fires != fields["fires"][start:stop]) & ~near)).tolist()
+            )
     if n_nonfinite:
-        rep.fail(f"{where}: {len(n_nonfinite)} sample(s) with status 0 have non-finite values, first {n_nonfinite[:5]}")
+        rep.fail(
+            f"{where}: {len(n_nonfinite)} sample(s) with status 0 have non-finite values, "
+            f"first {n_nonfinite[:5]}"
+        )
     if iapp_wrong:
-        rep.fail(f"{where}/i_app disagrees with amplitude/duration/onset at {len(iapp_wrong)} sample(s), "
-                 f"first {iapp_wrong[:5]}")
+        rep.fail(
+            f"{where}/i_app disagrees with amplitude/duration/onset at {len(iapp_wrong)} sample(s), "
+            f"first {iapp_wrong[:5]}"
+        )
     if fires_wrong:
-        rep.fail(f"{where}/fires disagrees with the stored V at {len(fires_wrong)} sample(s), first {fires_wrong[:5]}")
+        rep.fail(
+            f"{where}/fires disagrees with the stored V at {len(fires_wrong)} sample(s), "
+            f"first {fires_wrong[:5]}"
+        )
 
     fires = fields["fires"].astype(bool)
     parts = {}
-    for name in sorted(set(fields["part"].tolist()), key=lambda x: (
-            config.mixture.part_names.index(x) if config is not None and x in config.mixture.part_names else 99, x)):
+    for name in sorted(
+        set(fields["part"].tolist()),
+        key=lambda x: (
+            config.mixture.part_names.index(x)
+            if config is not None and x in config.mixture.part_names
+            else 99,
+            x,
+        ),
+    ):
         m = fields["part"] == name
         n_ok = int((m & ok).sum())
-        parts[name] = {"n": int(m.sum()), "n_ok": n_ok,
-                       "fraction_firing": float((fires & m & ok).sum() / n_ok) if n_ok else None}
+        parts[name] = {
+            "n": int(m.sum()),
+            "n_ok": n_ok,
+            "fraction_firing": float((fires & m & ok).sum() / n_ok) if n_ok else None,
+        }
     failed = [
-        {"index": int(index[i]), "part": str(fields["part"][i]), "status": int(status[i]),
-         "amplitude": float(fields["amplitude"][i]), "duration": float(fields["duration"][i])}
+        {
+            "index": int(index[i]),
+            "part": str(fields["part"][i]),
+            "status": int(status[i]),
+            "amplitude": float(fields["amplitude"][i]),
+            "duration": float(fields["duration"][i]),
+        }
         for i in np.flatnonzero(~ok)
     ]
     n_ok = int(ok.sum())
     rep.splits[split] = {
-        "n": int(n), "n_ok": n_ok, "n_firing": int((fires & ok).sum()),
+        "n": int(n),
+        "n_ok": n_ok,
+        "n_firing": int((fires & ok).sum()),
         "fraction_firing": float((fires & ok).sum() / n_ok) if n_ok else None,
-        "parts": parts, "failed": failed,
+        "parts": parts,
+        "failed": failed,
     }
 
 
@@ -280,16 +328,20 @@ def format_report(rep: InspectReport) -> str:
             + (f", shard {i['shard']}" if i.get("shard") else "")
         )
         ff = i.get("fraction_firing")
-        lines.append(f"  samples {i.get('sizes')}; failed {i.get('n_failed')}; "
-                     f"fraction firing {'n/a' if ff is None else f'{ff:.3f}'}")
+        lines.append(
+            f"  samples {i.get('sizes')}; failed {i.get('n_failed')}; "
+            f"fraction firing {'n/a' if ff is None else f'{ff:.3f}'}"
+        )
     for split, s in rep.splits.items():
         lines.append(f"  {split}: {s['n']} samples, {s['n_ok']} ok")
         for name, pinfo in s["parts"].items():
             ff = pinfo["fraction_firing"]
             lines.append(f"    {name:<16} {pinfo['n']:>6}   firing {'  n/a' if ff is None else f'{ff:5.3f}'}")
         for fl in s["failed"][:_MAX_LISTED]:
-            lines.append(f"    FAILED #{fl['index']} ({fl['part']}, A={fl['amplitude']:.4g}, "
-                         f"T={fl['duration']:.4g}): status {fl['status']}")
+            lines.append(
+                f"    FAILED #{fl['index']} ({fl['part']}, A={fl['amplitude']:.4g}, "
+                f"T={fl['duration']:.4g}): status {fl['status']}"
+            )
         if len(s["failed"]) > _MAX_LISTED:
             lines.append(f"    ... {len(s['failed']) - _MAX_LISTED} more failed")
     if rep.ranges:

@@ -19,9 +19,9 @@ Mixtures live in JSON files (``ionfno/presets/mixtures/<model>.json``, or any fi
 
 ``t_end``, ``n_points`` and ``solver`` (keys ``method``, ``rtol``, ``atol``, ``dt``,
 ``max_steps``) are the defaults the mixture was designed and validated with; command-line
-options override them. A range is ``[lo, hi]`` (uniform on it) or one number (fixed); the string ``"t_end"`` stands
-for the simulation window, so a whole-window part follows ``--t-end``. ``onset`` defaults to 0
-(the study's convention: every pulse starts at t = 0).
+options override them. A range is ``[lo, hi]`` (uniform on it) or one number (fixed); the
+string ``"t_end"`` stands for the simulation window, so a whole-window part follows
+``--t-end``. ``onset`` defaults to 0 (the study's convention: every pulse starts at t = 0).
 
 Determinism
 -----------
@@ -132,7 +132,9 @@ class Part:
     def from_dict(cls, d: Mapping[str, Any]) -> Part:
         unknown = sorted(set(d) - _PART_KEYS)
         if unknown:
-            raise ValueError(f"Unknown key(s) {unknown} in mixture part; expected some of {sorted(_PART_KEYS)}")
+            raise ValueError(
+                f"Unknown key(s) {unknown} in mixture part; expected some of {sorted(_PART_KEYS)}"
+            )
         for k in ("name", "amplitude", "duration", "counts"):
             if k not in d:
                 raise ValueError(f"Mixture part {d.get('name', '?')!r} lacks {k!r}")
@@ -208,8 +210,10 @@ class Mixture:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.solver) - _SOLVER_KEYS)
         if unknown:
-            raise ValueError(f"Unknown solver key(s) {unknown} in mixture {self.name!r}; "
-                             f"expected some of {sorted(_SOLVER_KEYS)}")
+            raise ValueError(
+                f"Unknown solver key(s) {unknown} in mixture {self.name!r}; "
+                f"expected some of {sorted(_SOLVER_KEYS)}"
+            )
         names = [p.name for p in self.parts]
         if not names:
             raise ValueError(f"Mixture {self.name!r} has no parts")
@@ -272,7 +276,7 @@ class Mixture:
             raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLITS)}")
         base = [p.counts[split] for p in self.parts]
         counts = base if n is None else scale_counts(base, n, what=f"{self.name}/{split}")
-        return dict(zip(self.part_names, counts))
+        return dict(zip(self.part_names, counts, strict=True))
 
     def check_model(self, model: str) -> None:
         """Refuse a mixture designed for another model family."""

@@ -98,7 +98,9 @@ class StorageOptions:
 
     def __post_init__(self) -> None:
         if self.compression not in ("gzip", "lzf", "none"):
-            raise ValueError(f"Unknown compression {self.compression!r}; expected one of ['gzip', 'lzf', 'none']")
+            raise ValueError(
+                f"Unknown compression {self.compression!r}; expected one of ['gzip', 'lzf', 'none']"
+            )
         if self.compression == "gzip" and not (
             self.compression_opts is None or 0 <= int(self.compression_opts) <= 9
         ):
@@ -220,10 +222,17 @@ def write_arrays(
     attrs = dict(attrs)
     attrs.setdefault("state_units", [""] * n_states)
     attrs.setdefault("config", {})
-    for k, v in (("time_unit", "ms"), ("current_unit", ""), ("model_version", ""), ("model_variant", ""),
-                 ("seed", -1), ("ionfno_version", _version())):
+    for k, v in (
+        ("time_unit", "ms"),
+        ("current_unit", ""),
+        ("model_version", ""),
+        ("model_variant", ""),
+        ("seed", -1),
+        ("ionfno_version", _version()),
+    ):
         attrs.setdefault(k, v)
     with atomic_path(path) as tmp:
+        readable_by_umask(tmp)
         with h5py.File(tmp, "w") as f:
             create_layout(f, t=t, n_states=n_states, counts=counts, attrs=attrs, storage=storage)
             for s, arrays in splits.items():
@@ -233,12 +242,26 @@ def write_arrays(
                     raise ValueError(f"{s}/states has shape {states.shape}, expected {(n, n_states, len(t))}")
                 f[s]["states"][...] = states.astype(np.float32)
                 f[s]["i_app"][...] = np.asarray(arrays["i_app"], dtype=np.float32).reshape(n, len(t))
-                defaults = {"amplitude": 0.0, "duration": 0.0, "onset": 0.0, "part": "", "status": 0, "fires": False}
+                defaults = {
+                    "amplitude": 0.0,
+                    "duration": 0.0,
+                    "onset": 0.0,
+                    "part": "",
+                    "status": 0,
+                    "fires": False,
+                }
                 for name, dflt in defaults.items():
                     v = arrays.get(name)
                     v = np.full(n, dflt) if v is None else np.asarray(v)
                     f[s][name][...] = v.astype(object) if name == "part" else v
     return Path(path)
+
+
+def readable_by_umask(path: str | os.PathLike) -> None:
+    """Give ``path`` the permissions a plain ``open()`` would (temporary files start at 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def _version() -> str:
@@ -279,11 +302,17 @@ def open_dataset(path: str | os.PathLike) -> Any:
     try:
         fmt = f.attrs.get("format")
         if fmt != FORMAT:
-            raise DatasetError(f"{str(p)!r} is an HDF5 file but not an ionfno dataset (format attribute {fmt!r})")
+            raise DatasetError(
+                f"{str(p)!r} is an HDF5 file but not an ionfno dataset (format attribute {fmt!r})"
+            )
         ver = int(f.attrs.get("format_version", -1))
         if ver != FORMAT_VERSION:
-            raise DatasetError(f"{str(p)!r} has dataset format version {ver}; this ionfno reads {FORMAT_VERSION}")
-        missing = [f"/{s}/{a}" for s in SPLITS for a in ("i_app", "states", *SAMPLE_FIELDS) if f"{s}/{a}" not in f]
+            raise DatasetError(
+                f"{str(p)!r} has dataset format version {ver}; this ionfno reads {FORMAT_VERSION}"
+            )
+        missing = [
+            f"/{s}/{a}" for s in SPLITS for a in ("i_app", "states", *SAMPLE_FIELDS) if f"{s}/{a}" not in f
+        ]
         if "t" not in f:
             missing.insert(0, "/t")
         if missing:
