@@ -53,6 +53,11 @@ def test_select_indices_and_states(small_file):
     a = read_split(path, "train", only_ok=False, indices=[8, 0, 4], states=["w"])
     np.testing.assert_array_equal(a["index"], [8, 0, 4])
     np.testing.assert_allclose(a["states"][:, 0], train["states"][[8, 0, 4], 1], rtol=2**-23)
+    b = read_split(path, "train", only_ok=False, time_stride=4)
+    np.testing.assert_array_equal(b["states"], read_split(path, "train", only_ok=False)["states"][..., ::4])
+    assert b["t"].shape == b["i_app"].shape[1:] == (16,)
+    with pytest.raises(ValueError, match="time_stride"):
+        read_split(path, "train", time_stride=0)
     with pytest.raises(ValueError, match="Unknown state"):
         read_split(path, "train", states=["Q"])
     with pytest.raises(ValueError, match="Unknown split"):

@@ -373,6 +373,7 @@ def read_split(
     only_ok: bool = True,
     indices: Sequence[int] | np.ndarray | None = None,
     states: Sequence[str] | None = None,
+    time_stride: int = 1,
     block_rows: int = 256,
 ) -> dict[str, np.ndarray]:
     """Read one split into memory, casting the signals to ``dtype`` (the one cast of the pipeline).
@@ -391,6 +392,9 @@ def read_split(
         Read only these samples (positions in the split, before ``only_ok`` filtering).
     states : sequence of str, optional
         Read only these state channels (names from ``state_names``), in this order.
+    time_stride : int, default 1
+        Keep time points ``0, time_stride, 2*time_stride, ...`` (of ``t``, ``i_app`` and
+        ``states``); the result then needs ``1/time_stride`` of the memory.
     block_rows : int
         Rows read per HDF5 call; memory stays at the result plus one block.
 
@@ -430,7 +434,10 @@ def read_split(
                 if unknown:
                     raise ValueError(f"Unknown state(s) {unknown}; expected some of {names}")
                 chan = np.array([names.index(s) for s in states], dtype=np.int64)
-            N = f["t"].shape[0]
+            if isinstance(time_stride, bool) or int(time_stride) != time_stride or time_stride < 1:
+                raise ValueError(f"time_stride must be a whole number >= 1, got {time_stride!r}")
+            ts = slice(None, None, int(time_stride))
+            N = f["t"][ts].shape[0]
             out_states = np.empty((idx.size, chan.size, N), dtype=dtype)
             out_iapp = np.empty((idx.size, N), dtype=dtype)
             # Contiguous runs are read as slices (fast); h5py fancy indexing is slow.
@@ -440,14 +447,14 @@ def read_split(
                 dst = slice(start, start + sel.size)
                 if hi - lo <= 2 * sel.size:
                     rows = sel - lo
-                    out_states[dst] = g["states"][lo:hi][rows][:, chan]
-                    out_iapp[dst] = g["i_app"][lo:hi][rows]
+                    out_states[dst] = g["states"][lo:hi][rows][:, chan][..., ts]
+                    out_iapp[dst] = g["i_app"][lo:hi][rows][:, ts]
                 else:  # scattered rows: one chunk each, never the whole span
                     for j, r in enumerate(sel):
-                        out_states[start + j] = g["states"][int(r)][chan]
-                        out_iapp[start + j] = g["i_app"][int(r)]
+                        out_states[start + j] = g["states"][int(r)][chan][:, ts]
+                        out_iapp[start + j] = g["i_app"][int(r)][ts]
             result = {
-                "t": f["t"][()].astype(dtype),
+                "t": f["t"][ts].astype(dtype),
                 "i_app": out_iapp,
                 "states": out_states,
                 "amplitude": g["amplitude"][()][idx],
