@@ -281,3 +281,52 @@ def test_bad_arguments_are_named(tmp_path, capsys):
     assert main(["generate", "ord", "--mixture", "hh", "--out", str(tmp_path / "y.h5")]) == 2
     assert "designed for model 'hh'" in capsys.readouterr().err
     assert not list(Path(tmp_path).iterdir())
+
+
+def test_success_with_unstorable_values_is_flagged_not_stored_silently(monkeypatch):
+    import ionfno.solvers as solvers
+    from ionfno.data.generate import simulate_block
+
+    real = solvers.simulate
+
+    def broken(*args, **kw):  # a solver that reports success on a blown-up sample
+        traj = real(*args, **kw)
+        traj.states[1, 0, -5:] = 1e300  # finite in float64, inf in float32
+        traj.states[2, 1, 7] = np.nan
+        return traj
+
+    monkeypatch.setattr(solvers, "simulate", broken)
+    with pytest.warns(UserWarning, match="2 sample"):
+        d = simulate_block(small_fhn(), "train", 0, 4)
+    np.testing.assert_array_equal(d["status"], [0, 1, 1, 0])
+    assert not d["fires"][1:3].any()
+
+
+def test_interrupted_assembly_resumes_and_a_changed_config_needs_restart(tmp_path, monkeypatch):
+    import ionfno.data.generate as gen
+
+    out = tmp_path / "f.h5"
+    cfg = small_fhn()
+
+    def crash(*a, **k):
+        raise RuntimeError("killed during assembly")
+
+    with monkeypatch.context() as m:
+        m.setattr(gen, "_assemble", crash)
+        with pytest.raises(RuntimeError, match="assembly"):
+            generate_dataset(cfg, out, batch_size=6, progress=False)
+    assert not out.exists() and len(list(partial_dir(out).glob("*.h5"))) == 3 + 1 + 1  # 14, 5, 5 in 6s
+    with pytest.raises(ValueError, match=r"seed: 0 -> 5"):
+        generate_dataset(small_fhn(seed=5), out, progress=False)
+    res = generate_dataset(cfg, out, batch_size=4, progress=False)  # any block size resumes
+    assert res.n_simulated == 0 and res.n_samples == 24
+    generate_dataset(cfg, tmp_path / "clean.h5", progress=False)
+    assert_same_file(tmp_path / "clean.h5", out)
+    # --restart discards an unfinished run of another config
+    with monkeypatch.context() as m:
+        m.setattr(gen, "_assemble", crash)
+        with pytest.raises(RuntimeError):
+            generate_dataset(small_fhn(seed=5), tmp_path / "g.h5", progress=False)
+    res = generate_dataset(cfg, tmp_path / "g.h5", restart=True, progress=False)
+    assert res.n_simulated == 24
+    assert_same_file(tmp_path / "clean.h5", tmp_path / "g.h5")

@@ -370,10 +370,15 @@ _MODEL_CACHE: dict[str, Any] = {}
 def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) -> dict[str, np.ndarray]:
     """Simulate samples ``[start, stop)`` of ``split``; float64 trajectories and metadata.
 
+    A sample the solver reports as successful but whose states are not finite, or do not
+    fit float32 (|x| > 3.4e38), gets status ``NONFINITE``: the file never holds a status-0
+    sample that a reader cannot use.
+
     Returns
     -------
     dict
-        ``states`` (b, n_states, N) float64, ``i_app`` (b, N) float64, ``amplitude``,
+        ``states`` (b, n_states, N) float64, ``states32`` the same as float32 (what is
+        stored), ``i_app`` (b, N) float64, ``amplitude``,
         ``duration``, ``onset`` (b,), ``part`` (b,) str, ``status`` (b,) int8, ``fires`` (b,)
         bool (False for failed samples), ``index`` (b,) int64.
     """
@@ -405,10 +410,25 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
         dt=s.dt,
         max_steps=s.max_steps,
     )
-    status = np.asarray(traj.status, dtype=np.int8)
+    from ..solvers import Status
+
+    status = np.asarray(traj.status, dtype=np.int8).copy()
+    with np.errstate(over="ignore", invalid="ignore"):
+        states32 = traj.states.astype(np.float32)
+    unusable = (status == Status.OK) & ~np.isfinite(states32).all(axis=(1, 2))
+    if unusable.any():
+        status[unusable] = Status.NONFINITE
+        import warnings
+
+        warnings.warn(
+            f"{int(unusable.sum())} sample(s) of {split} [{start}, {stop}) reported success but hold "
+            f"non-finite or float32-overflowing values; flagged NONFINITE",
+            stacklevel=2,
+        )
     V = traj.states[:, model.state_index("V"), :]
     return {
         "states": traj.states,
+        "states32": states32,
         "i_app": traj.i_app,
         "amplitude": p["amplitude"],
         "duration": p["duration"],
@@ -430,7 +450,7 @@ def _write_block_file(
     kw = config.storage.h5_kwargs()
     try:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("states", data=data["states"].astype(np.float32), chunks=(1, S, N), **kw)
+            f.create_dataset("states", data=data["states32"], chunks=(1, S, N), **kw)
             f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
             for name, dt in SAMPLE_FIELDS.items():
                 v = np.asarray(data[name])
