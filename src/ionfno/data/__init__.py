@@ -14,46 +14,18 @@ Heavy dependencies (h5py) are imported inside functions, so importing this packa
 
 from .biomarkers import fires as fires
 from .biomarkers import firing_threshold as firing_threshold
-from .generate import (
-    GenerateConfig as GenerateConfig,
-)
-from .generate import (
-    generate_dataset as generate_dataset,
-)
-from .generate import (
-    make_config as make_config,
-)
-from .generate import (
-    merge_shards as merge_shards,
-)
+from .generate import GenerateConfig as GenerateConfig
+from .generate import generate_dataset as generate_dataset
+from .generate import make_config as make_config
+from .generate import merge_shards as merge_shards
 from .inspect import inspect_dataset as inspect_dataset
-from .mixtures import (
-    Mixture as Mixture,
-)
-from .mixtures import (
-    Part as Part,
-)
-from .mixtures import (
-    list_mixtures as list_mixtures,
-)
-from .mixtures import (
-    load_mixture as load_mixture,
-)
-from .mixtures import (
-    sample_parameters as sample_parameters,
-)
-from .storage import (
-    SPLITS as SPLITS,
-)
-from .storage import (
-    DatasetError as DatasetError,
-)
-from .storage import (
-    dataset_info as dataset_info,
-)
-from .storage import (
-    read_split as read_split,
-)
-from .storage import (
-    write_arrays as write_arrays,
-)
+from .mixtures import Mixture as Mixture
+from .mixtures import Part as Part
+from .mixtures import list_mixtures as list_mixtures
+from .mixtures import load_mixture as load_mixture
+from .mixtures import sample_parameters as sample_parameters
+from .storage import SPLITS as SPLITS
+from .storage import DatasetError as DatasetError
+from .storage import dataset_info as dataset_info
+from .storage import read_split as read_split
+from .storage import write_arrays as write_arrays
