@@ -139,9 +139,21 @@ class PulseTrain(Stimulus):
 
     def current(self, t, within=None):
         within = np.broadcast_to(np.asarray(t if within is None else within, dtype=np.float64), (self.batch_size,))
-        start = self._starts(self._beat(within))
-        on = (within >= start) & (within < start + self.duration)
+        if self._single:
+            # Hot path of the solvers (called every stage): one pulse per sample, no beat index.
+            on = (within >= self.onset) & (within < self._end)
+        else:
+            start = self._starts(self._beat(within))
+            on = (within >= start) & (within < start + self.duration)
         return np.where(on, self.amplitude, 0.0)
+
+    @property
+    def _single(self) -> bool:
+        return bool(self.__dict__.setdefault("_single_cache", bool(np.all(self.n_beats == 1))))
+
+    @property
+    def _end(self) -> np.ndarray:
+        return self.__dict__.setdefault("_end_cache", self.onset + self.duration)
 
     def jump_times(self, t_end: float) -> np.ndarray:
         K = int(self.n_beats.max())
