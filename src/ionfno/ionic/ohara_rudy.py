@@ -637,6 +637,18 @@ class OHaraRudy(IonicModel):
         dY, A, _ = self._evaluate(y_cols, params, self._i_app(i_app, shape))
         return dY.T.reshape(shape), A.T.reshape(shape)
 
+    def rhs_linear_columns(self, t, y, params, i_app):
+        """:meth:`rhs_linear` with states as rows: ``y`` of shape (41, batch), C-contiguous.
+
+        Returns ``dydt`` and ``a`` of shape (41, batch), without the two transposes of
+        :meth:`rhs_linear` (batched solvers keep their working state in this layout).
+        """
+        y = np.asarray(y, dtype=np.float64)
+        if y.ndim != 2 or y.shape[0] != 41:
+            raise StateError(f"ORd state columns must have shape (41, batch), got {y.shape}")
+        dY, A, _ = self._evaluate(y, params, self._i_app(i_app, (y.shape[1], 41)))
+        return dY, A
+
     def currents(self, y, params, i_app=0.0):
         """Named monitors: currents [µA/µF], fluxes [mM/ms], CaMK activity [mM], reversals [mV].
 

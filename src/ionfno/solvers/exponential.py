@@ -109,6 +109,23 @@ def phi12(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return p1, p2
 
 
+def _column_rhs(model: IonicModel):
+    """``rhs_linear`` on states as rows, samples as columns: (n, m) in, (n, m) out.
+
+    Models that evaluate in that layout natively expose ``rhs_linear_columns`` (ORd); for the
+    others the state is transposed on the way in and out.
+    """
+    native = getattr(model, "rhs_linear_columns", None)
+    if native is not None:
+        return native
+
+    def rhs(t, y, params, i_app):
+        f, a = model.rhs_linear(t, y.T, params, i_app)
+        return np.ascontiguousarray(f.T), np.ascontiguousarray(a.T)
+
+    return rhs
+
+
 def _columns(mask: np.ndarray) -> slice | np.ndarray | None:
     """Index of the True columns: a slice when contiguous (a view, no copy), else an array."""
     cols = np.flatnonzero(mask)
@@ -234,36 +251,36 @@ class ExponentialSolver(Solver):
     # ------------------------------------------------------------------ dense output
     @staticmethod
     def _dense_rl2(rr, th, c, hs, y, f0, df, G, z, dN):
-        """RL2's dense output at ``t + th*h`` for the working rows ``rr`` (one per grid point).
+        """RL2's dense output at ``t + th*h`` for the working columns ``rr`` (one per grid point).
 
+        States are rows here, samples columns (``y`` of shape (n, m)); returns (n, points).
         Rewritten from the step formula (``u = h (z f0 + dN)``, ``z = a h``) as
         ``y + th h f0 + th^2 u/2 + th^3 z u/6`` (Taylor in ``z``; truncation ``z^3/24`` of the
         increment) where ``|z| < 1e-3``, and as ``y - th h dN/z + expm1(z th) u/z^2`` (exact)
         elsewhere, so that each grid point costs one ``expm1`` per gate and a cubic in ``th``.
-        The six coefficients are formed once per row, coefficient-major (6, rows, n), and
-        repeated to the grid points in one ``np.repeat`` (``rr`` is sorted), so the Horner
-        sweep runs on contiguous blocks.
+        The six coefficients are formed once per sample and repeated to its grid points in
+        one ``np.repeat`` (``rr`` is sorted).
         """
-        rows = np.flatnonzero(c)
-        h = hs[rows][:, None]
-        D = np.zeros((6, rows.size, y.shape[1]))  # cubic in th, then expm1 weight and rate
-        D[0] = y[rows]
-        f0r = f0[rows]
-        np.multiply(h, f0r, out=D[1])
-        np.multiply(0.5 * h, df[rows], out=D[2])
+        cols = np.flatnonzero(c)
+        h = hs[cols]
+        D = np.zeros((6, y.shape[0], cols.size))  # cubic in th, then expm1 weight and rate
+        D[0] = y[:, cols]
+        f0r = f0[:, cols]
+        np.multiply(f0r, h, out=D[1])
+        np.multiply(df[:, cols], 0.5 * h, out=D[2])
         if G is not None:
-            zr, dNr = z[rows], dN[rows]
-            u = h * (zr * f0r[:, G] + dNr)
+            zr, dNr = z[:, cols], dN[:, cols]
+            u = h * (zr * f0r[G] + dNr)
             stiff = np.abs(zr) >= 1e-3
             D1, D2, D3, D4, D5 = D[1], D[2], D[3], D[4], D[5]
             with np.errstate(divide="ignore", invalid="ignore"):
                 rz = 1.0 / zr
-                D1[:, G] = np.where(stiff, -h * dNr * rz, D1[:, G])
-                D2[:, G] = np.where(stiff, 0.0, 0.5 * u)
-                D3[:, G] = np.where(stiff, 0.0, zr * u * (1.0 / 6.0))
-                D4[:, G] = np.where(stiff, u * rz * rz, 0.0)
-                D5[:, G] = np.where(stiff, zr, 0.0)
-        Dp = np.repeat(D, c[rows], axis=1)
+                D1[G] = np.where(stiff, -h * dNr * rz, D1[G])
+                D2[G] = np.where(stiff, 0.0, 0.5 * u)
+                D3[G] = np.where(stiff, 0.0, zr * u * (1.0 / 6.0))
+                D4[G] = np.where(stiff, u * rz * rz, 0.0)
+                D5[G] = np.where(stiff, zr, 0.0)
+        Dp = np.repeat(D, c[cols], axis=2)
         vals = Dp[3] * th  # Horner, in place
         vals += Dp[2]
         vals *= th
@@ -271,21 +288,29 @@ class ExponentialSolver(Solver):
         vals *= th
         vals += Dp[0]
         if G is not None:
-            e = Dp[5][:, G] * th
+            e = Dp[5][G] * th
             np.expm1(e, out=e)
-            e *= Dp[4][:, G]
-            vals[:, G] += e
+            e *= Dp[4][G]
+            vals[G] += e
         return vals
 
     # ------------------------------------------------------------------ one chunk
     def _chunk(self, model: IonicModel, stim: Stimulus, t_eval: np.ndarray, t_end: float, y0: np.ndarray,
                params: Any, rtol: float, atol: np.ndarray, dt: float | None, max_steps: int | None,
                out: np.ndarray, status: np.ndarray, steps: np.ndarray, rejected: np.ndarray) -> np.ndarray:
-        """Integrate one chunk into ``out`` (b, n, N); return the grid points filled per sample."""
+        """Integrate one chunk into ``out`` (b, n, N); return the grid points filled per sample.
+
+        The working arrays hold states as rows and samples as columns, (n, m) C-contiguous, so
+        each state (and the block of gates) is a contiguous run of samples: elementwise
+        updates run on contiguous memory, and a model with ``rhs_linear_columns`` (ORd) is
+        called in its own layout without transposes.
+        """
         b, n = y0.shape
         fixed = dt is not None
         two_stage = self.scheme == "rl2"
-        G = _columns(model.gate_mask)  # gate columns: exponential updates; the rest explicit
+        G = _columns(model.gate_mask)  # gate rows: exponential updates; the rest explicit
+        rhs = _column_rhs(model)
+        atol_c = atol[:, None]
         # Stops: each sample's stimulus edges, then t_end; a step never crosses a stop.
         edges = stim.jump_times(t_end)
         stops = np.concatenate([edges, np.full((b, 1), float(t_end))], axis=1)
@@ -298,8 +323,8 @@ class ExponentialSolver(Solver):
         # Working set (compacted as samples finish): local arrays indexed 0..m-1.
         idx = np.arange(b)  # chunk row of each working sample
         t = np.zeros(b)
-        y = y0.copy()
-        ylo, yhi = y0.copy(), y0.copy()  # range covered so far, per sample and state
+        y = np.array(y0.T, order="C")  # (n, m), always a copy
+        ylo, yhi = y.copy(), y.copy()  # range covered so far, per state and sample
         k = np.zeros(b, dtype=np.int64)  # next stop
         g = np.full(b, int(np.searchsorted(t_eval, 0.0, side="right")), dtype=np.int64)  # next grid point
         out[:, :, : g[0]] = y0[:, :, None]
@@ -312,11 +337,11 @@ class ExponentialSolver(Solver):
             h = np.full(b, float(dt))
         else:
             # First step from the size of the derivative (Hairer, Norsett & Wanner, II.4).
-            f0, _ = model.rhs_linear(t, y, params, sub.current(t, np.minimum(stops[:, 0], 1e-9 * t_end)))
-            sc = atol + rtol * np.abs(y)
+            f0, _ = rhs(t, y, params, sub.current(t, np.minimum(stops[:, 0], 1e-9 * t_end)))
+            sc = atol_c + rtol * np.abs(y)
             with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-                d0 = np.max(np.abs(y) / sc, axis=1)
-                d1 = np.max(np.abs(f0) / sc, axis=1)
+                d0 = np.max(np.abs(y) / sc, axis=0)
+                d1 = np.max(np.abs(f0) / sc, axis=0)
                 h = np.where((d0 < 1e-5) | (d1 < 1e-5) | ~np.isfinite(d1), 1e-6 * t_end, 0.01 * d0 / d1)
             h = np.minimum(h, self.max_step)
             h = np.where(np.isfinite(h) & (h > 0), h, 1e-6 * t_end)
@@ -332,38 +357,51 @@ class ExponentialSolver(Solver):
             hs = np.where(snap, stop - t, h)  # the step taken
             tn = np.where(snap, stop, t + hs)
             within = t + 0.5 * hs
-            hc = hs[:, None]
 
             # Stage 1: RL1 on the gates, forward Euler on the rest.
-            f0, a0 = model.rhs_linear(t, y, params, sub.current(t, within))
-            y1 = y + hc * f0
+            f0, a0 = rhs(t, y, params, sub.current(t, within))
+            y1 = f0 * hs
+            y1 += y
             if G is not None:
-                y1[:, G] = y[:, G] + hc * phi1(a0[:, G] * hc) * f0[:, G]
+                y1[G] = y[G] + hs * phi1(a0[G] * hs) * f0[G]
             if two_stage:
                 # Stage 2: Heun on the rest; on the gates ETD2 with the linear part frozen at
                 # the average a over the step and the remainder N = f - a*y linear in time.
-                f1, a1 = model.rhs_linear(tn, y1, params, sub.current(tn, within))
+                f1, a1 = rhs(tn, y1, params, sub.current(tn, within))
                 df = f1 - f0
-                y2 = y + hc * (f0 + 0.5 * df)
+                y2 = df * 0.5
+                y2 += f0
+                y2 *= hs
+                y2 += y
                 if G is not None:
-                    ab = 0.5 * (a0[:, G] + a1[:, G])
-                    dN = df[:, G] - ab * (y1[:, G] - y[:, G])  # N1 - N0
-                    z = ab * hc
+                    ab = a0[G] + a1[G]
+                    ab *= 0.5
+                    dN = df[G] - ab * (y1[G] - y[G])  # N1 - N0
+                    z = ab * hs
                     p1, p2 = phi12(z)
-                    y2[:, G] = y[:, G] + hc * (p1 * f0[:, G] + p2 * dN)
+                    p2 *= dN
+                    p2 += p1 * f0[G]
+                    p2 *= hs
+                    p2 += y[G]
+                    y2[G] = p2
                 # Embedded estimate y2 - y1, in units of the tolerance; on a stiff gate
                 # (|a h| >> 1) both relax to the moving quasi-steady state and the difference
                 # measures its drift over the step, not an error of y2 (damped as exp(a h)), so
                 # it is discounted by 1 + (a h)^2.
-                e = np.abs(y2 - y1)
+                e = y2 - y1
+                np.abs(e, out=e)
                 if G is not None:
-                    e[:, G] /= 1.0 + z * z
+                    e[G] /= 1.0 + z * z
                 with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-                    err = np.max(e / (atol + rtol * (yhi - ylo)), axis=1)
+                    sc = yhi - ylo
+                    sc *= rtol
+                    sc += atol_c
+                    e /= sc
+                    err = np.max(e, axis=0)
                 finite = np.isfinite(err)
             else:
                 y2 = y1
-                finite = np.all(np.isfinite(y2), axis=1)
+                finite = np.all(np.isfinite(y2), axis=0)
             if fixed:
                 acc = finite
                 fail = ~finite
@@ -374,7 +412,7 @@ class ExponentialSolver(Solver):
                 under = finite & ~snap & (hs <= h_min)  # step size underflow (e.g. a blow-up)
                 if not finite.all():  # a non-finite derivative at an accepted state: no retry helps
                     nf = np.flatnonzero(~finite)
-                    fail[nf] |= ~np.all(np.isfinite(f0[nf]), axis=1)
+                    fail[nf] |= ~np.all(np.isfinite(f0[:, nf]), axis=0)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     fac = np.where(finite, np.clip(0.9 * err ** -0.5, 0.2, 5.0), 0.25)
                 h = np.where(finite, hs, h) * fac  # snapped steps restart from their own size
@@ -388,25 +426,25 @@ class ExponentialSolver(Solver):
                 if c.any():
                     rr = np.repeat(np.arange(m), c)
                     gi = g[rr] + np.arange(rr.size) - np.repeat(np.cumsum(c) - c, c)
-                    th = ((t_eval[gi] - t[rr]) / hs[rr])[:, None]
+                    th = (t_eval[gi] - t[rr]) / hs[rr]
                     if two_stage:
                         vals = self._dense_rl2(rr, th, c, hs, y, f0, df, G, z if G is not None else None,
                                                dN if G is not None else None)
                     else:
-                        hh = th * hc[rr]
-                        vals = y[rr] + hh * f0[rr]
+                        hh = th * hs[rr]
+                        yr, fr = y[:, rr], f0[:, rr]
+                        vals = yr + hh * fr
                         if G is not None:
-                            vals[:, G] = y[rr][:, G] + hh * phi1(a0[rr][:, G] * hh) * f0[rr][:, G]
+                            vals[G] = yr[G] + hh * phi1(a0[G][:, rr] * hh) * fr[G]
                     # A grid point at the end of the step gets y_{n+1} itself, bit for bit.
-                    end = t_eval[gi] == tn[rr]
-                    vals[end] = y2[rr[end]]
-                    out[idx[rr], :, gi] = vals
+                    end = np.flatnonzero(t_eval[gi] == tn[rr])
+                    vals[:, end] = y2[:, rr[end]]
+                    out[idx[rr], :, gi] = vals.T
                 g = gnew
                 t = np.where(acc, tn, t)
-                a2 = acc[:, None]
-                np.copyto(y, y2, where=a2)
-                np.minimum(ylo, y2, out=ylo, where=a2)
-                np.maximum(yhi, y2, out=yhi, where=a2)
+                np.copyto(y, y2, where=acc)
+                np.minimum(ylo, y2, out=ylo, where=acc)
+                np.maximum(yhi, y2, out=yhi, where=acc)
                 k = k + (acc & snap)
                 # Coincident stops (a pulse ending where the next begins): skip those passed.
                 while True:
@@ -427,7 +465,8 @@ class ExponentialSolver(Solver):
                 steps[idx[leave]] = nstep[leave]
                 rejected[idx[leave]] = nrej[leave]
                 keep = np.flatnonzero(~leave)
-                idx, t, y, ylo, yhi, k, g, h = (a[keep] for a in (idx, t, y, ylo, yhi, k, g, h))
+                idx, t, k, g, h = (a[keep] for a in (idx, t, k, g, h))
+                y, ylo, yhi = (np.ascontiguousarray(a[:, keep]) for a in (y, ylo, yhi))
                 nstep, nrej = nstep[keep], nrej[keep]
                 if idx.size:
                     sub = sub.select(keep)
