@@ -167,3 +167,21 @@ def test_sampled_waveform_breakpoints_are_stepped_onto():
     stim = SampledWaveform(t, values, kind="hold")
     traj = simulate(ClampedGate(), stim, t_end=2.0, n_points=5)
     np.testing.assert_allclose(traj.states[0, 0, -1], np.sum(values[0, :-1] * np.diff(t)), rtol=1e-13)
+
+
+def test_ord_column_layout_rhs_is_the_transposed_rhs_bit_for_bit():
+    # The batched solvers call ORd in its native (41, batch) layout; it must be the same
+    # vector field, not an approximation of it.
+    from ionfno.ionic import get_model
+
+    model = get_model("ord")
+    p = model.default_params()
+    rng = np.random.default_rng(3)
+    y = model.default_state()[None, :] * rng.uniform(0.9, 1.1, (7, 41))
+    y[:, 0] = rng.uniform(-90.0, 40.0, 7)  # V across rest, upstroke and plateau
+    i_app = rng.uniform(-80.0, 80.0, 7)
+    f, a = model.rhs_linear(0.0, y, p, i_app)
+    fc, ac = model.rhs_linear_columns(0.0, np.ascontiguousarray(y.T), p, i_app)
+    assert fc.shape == ac.shape == (41, 7)
+    assert np.array_equal(fc, f.T) and np.array_equal(ac, a.T)
+    assert np.any(ac != 0.0) and np.all(np.isfinite(fc))
