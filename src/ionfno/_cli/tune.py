@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="report a tuning study: trials, best configs (written as presets), constrained vs unconstrained",
         description="Print every trial of the studies in DIR (or in --storage), write the best "
         "configurations as ready-to-train presets, and compare the best constrained and "
-        "unconstrained trials (error, and epochs to come within 5 %% of the final error).",
+        "unconstrained trials (error, and epochs to come within 5 % of the final error).",
     )
     p.add_argument("dirs", type=Path, nargs="*", metavar="DIR", help="tuning folder(s) of `ionfno tune`")
     p.add_argument("--storage", help="database URL instead of DIR")
