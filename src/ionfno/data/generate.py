@@ -445,29 +445,20 @@ def _write_block_file(
 ) -> None:
     import h5py
 
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
     b, S, N = data["states"].shape
     kw = config.storage.h5_kwargs()
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("states", data=data["states32"], chunks=(1, S, N), **kw)
-            f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
-            for name, dt in SAMPLE_FIELDS.items():
-                v = np.asarray(data[name])
-                f.create_dataset(
-                    name,
-                    data=v.astype(object) if dt == "str" else v.astype(dt),
-                    dtype=h5py.string_dtype() if dt == "str" else dt,
-                )
-            f.attrs["split"] = split
-            f.attrs["start"] = start
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("states", data=data["states32"], chunks=(1, S, N), **kw)
+        f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
+        for name, dt in SAMPLE_FIELDS.items():
+            v = np.asarray(data[name])
+            f.create_dataset(
+                name,
+                data=v.astype(object) if dt == "str" else v.astype(dt),
+                dtype=h5py.string_dtype() if dt == "str" else dt,
+            )
+        f.attrs["split"] = split
+        f.attrs["start"] = start
 
 
 def _run_block(
