@@ -45,6 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+
+    # Busy-waiting OpenMP threads made 2-thread torch steps 12-30x slower whenever another
+    # process held a core (measured, RESULTS.md); passive waiting costs nothing when idle.
+    # It must be set before torch is imported, hence here, for every command.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
