@@ -36,7 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "write t, states, state_names and i_app to an .npz file.",
     )
     p.add_argument("model", help=f"one of {list_models()}")
-    p.add_argument("--amplitude", type=float, required=True, help="pulse amplitude A (model current unit; >= 0)")
+    p.add_argument("--amplitude", type=float, required=True,
+                   help="pulse amplitude A (model current unit; >= 0)")
     p.add_argument("--duration", type=float, required=True, help="pulse duration T_stim [ms] (>= 0)")
     p.add_argument("--onset", type=float, default=0.0, help="start of the first pulse [ms] (default 0)")
     p.add_argument("--period", type=float, default=None, help="pulse period [ms] for trains")
@@ -74,8 +75,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 def load_initial_state(model: IonicModel, path: Path) -> np.ndarray:
     """Read a starting state for ``model`` from an .npz file.
 
-    Accepted layouts: ``state_names`` (n,) with ``y0`` (n,); or an ``ionfno simulate`` output
-    (``state_names`` with ``states`` (N, n)), whose last row is used. Names may be aliases.
+    Accepted layouts: an ``ionfno simulate`` output (``state_names`` with ``states`` (N, n)),
+    whose last row is used; or ``state_names`` (n,) with ``y0`` (n,). Names may be aliases.
 
     Raises
     ------
@@ -89,10 +90,12 @@ def load_initial_state(model: IonicModel, path: Path) -> np.ndarray:
         raise ValueError(f"Cannot read initial-state file {str(path)!r}: {e}") from None
     if "state_names" not in data:
         raise ValueError(f"Initial-state file {str(path)!r} has no 'state_names' array (has {sorted(data)})")
-    if "y0" in data:
-        values = data["y0"]
-    elif "states" in data:
+    # A simulate output carries both its starting point (y0) and its trajectory: continue
+    # from where it ended, its last row.
+    if "states" in data:
         values = np.asarray(data["states"])[-1]
+    elif "y0" in data:
+        values = data["y0"]
     else:
         raise ValueError(f"Initial-state file {str(path)!r} needs 'y0' or 'states' (has {sorted(data)})")
     return model.state_from_names(list(data["state_names"]), values)
@@ -140,7 +143,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     stim = pulse(args.amplitude, args.duration, args.onset,
                  period=np.inf if args.period is None else args.period, n_beats=args.beats)
     check_writable(args.out)  # fail before a long simulation, not after
-    y0 = model.default_state() if args.initial_state is None else load_initial_state(model, args.initial_state)
+    if args.initial_state is None:
+        y0 = model.default_state()
+    else:
+        y0 = load_initial_state(model, args.initial_state)
     traj = simulate(model, stim, t_end=t_end, n_points=n_points, y0=y0, method=args.solver,
                     rtol=args.rtol, atol=args.atol)
     status = int(traj.status[0])
@@ -150,6 +156,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"ionfno simulate: warning: solver status {status} (see ionfno.solvers.Status); "
               f"wrote {args.out} with the trajectory up to the failure", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over {t_end:g} {model.time_unit}, "
-          f"{model.n_states} states")
+    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {t_end:g}] "
+          f"(time unit {model.time_unit}), {model.n_states} states")
     return 0

@@ -1,0 +1,128 @@
+"""``ionfno models`` and ``ionfno simulate``: the stable file layout and every bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ionfno._cli.simulate import load_initial_state
+from ionfno.cli import main
+from ionfno.ionic import get_model
+
+
+def run(capsys, *argv):
+    rc = main(list(argv))
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_models_json_lists_every_model_state_unit_and_matlab_alias(capsys):
+    rc, out, _ = run(capsys, "models", "--json")
+    assert rc == 0
+    models = {m["name"]: m for m in json.loads(out)}
+    assert set(models) == {"fhn", "hh", "ord", "ord-epi", "ord-m"}
+    assert [s["name"] for s in models["hh"]["states"]] == ["V", "m", "h", "n"]
+    ord_states = models["ord"]["states"]
+    assert len(ord_states) == 41 and ord_states[0]["unit"] == "mV"
+    aliases = {a for s in ord_states for a in s["aliases"]}
+    matlab = ("v nai nass ki kss cai cass cansr cajsr m hf hs j hsp jp mL hL hLp a iF iS ap iFp iSp d ff "
+              "fs fcaf fcas jca nca ffp fcafp xrf xrs xs1 xs2 xk1 Jrelnp Jrelp CaMKt").split()
+    names = {s["name"] for s in ord_states}
+    assert all(n in aliases or n in names for n in matlab)
+
+
+def test_simulate_writes_the_documented_layout(tmp_path, capsys):
+    out = tmp_path / "hh.npz"
+    rc, _, err = run(capsys, "simulate", "hh", "--amplitude", "10", "--duration", "1",
+                     "--n-points", "501", "--out", str(out))
+    assert rc == 0, err
+    with np.load(out) as f:
+        assert f["t"].shape == (501,) and f["t"][-1] == 100.0
+        assert f["states"].shape == (501, 4)
+        assert list(f["state_names"]) == ["V", "m", "h", "n"]
+        assert f["i_app"][0] == 10.0 and f["i_app"][-1] == 0.0
+        assert int(f["status"]) == 0
+        assert f["states"][:, 0].max() > 80.0  # a 10 µA/cm² pulse for 1 ms fires HH
+
+
+def test_initial_state_from_a_previous_run_continues_it(tmp_path, capsys):
+    first, second = tmp_path / "a.npz", tmp_path / "b.npz"
+    assert run(capsys, "simulate", "fhn", "--amplitude", "1", "--duration", "2", "--t-end", "50",
+               "--n-points", "101", "--out", str(first))[0] == 0
+    assert run(capsys, "simulate", "fhn", "--amplitude", "0", "--duration", "0", "--t-end", "10",
+               "--n-points", "11", "--initial-state", str(first), "--out", str(second))[0] == 0
+    with np.load(first) as a, np.load(second) as b:
+        np.testing.assert_array_equal(b["y0"], a["states"][-1])
+        np.testing.assert_array_equal(b["states"][0], a["states"][-1])
+
+
+def test_initial_state_file_by_matlab_names_is_accepted(tmp_path, capsys):
+    m = get_model("ord")
+    # Each state by its MATLAB name (alias), in reverse order.
+    names = [next(a for a, c in m.state_aliases.items() if c == s and a != s) for s in m.state_names]
+    y0 = m.default_state().copy()
+    y0[0] = -85.0
+    np.savez(tmp_path / "s.npz", state_names=np.array(names[::-1]), y0=y0[::-1])
+    np.testing.assert_array_equal(load_initial_state(m, tmp_path / "s.npz"), y0)
+
+
+def test_initial_state_with_unknown_and_missing_states_is_refused(tmp_path, capsys):
+    np.savez(tmp_path / "bad.npz", state_names=np.array(["V", "m", "zz"]), y0=np.zeros(3))
+    out = tmp_path / "out.npz"
+    rc, _, err = run(capsys, "simulate", "hh", "--amplitude", "1", "--duration", "1",
+                     "--initial-state", str(tmp_path / "bad.npz"), "--out", str(out))
+    assert rc == 2
+    assert "unknown state(s) ['zz']" in err and "missing state(s) ['h', 'n']" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["foo", "--amplitude", "1", "--duration", "1"],
+         "Unknown model 'foo'; expected one of ['fhn', 'hh'"),
+        (["hh", "--amplitude", "-1", "--duration", "1"], "amplitude must be >= 0"),
+        (["hh", "--amplitude", "nan", "--duration", "1"], "amplitude must be finite"),
+        (["hh", "--amplitude", "1", "--duration", "-2"], "duration must be >= 0"),
+        (["hh", "--amplitude", "1", "--duration", "nan"], "duration must be finite"),
+        (["hh", "--amplitude", "1", "--duration", "1", "--t-end", "0"], "--t-end must be a finite number > 0"),
+        (["hh", "--amplitude", "1", "--duration", "1", "--n-points", "1"], "--n-points must be >= 2"),
+        (["hh", "--amplitude", "1", "--duration", "1", "--beats", "3"], "--beats > 1 needs --period"),
+        (["hh", "--amplitude", "1", "--duration", "1", "--solver", "rk45"], "Unknown solver 'rk45'"),
+    ],
+    ids=["model", "neg-A", "nan-A", "neg-T", "nan-T", "t-end", "n-points", "beats", "solver"],
+)
+def test_bad_input_is_a_clear_error_and_leaves_no_file(tmp_path, capsys, args, message):
+    out = tmp_path / "out.npz"
+    rc, _, err = run(capsys, "simulate", *args, "--out", str(out))
+    assert rc == 2
+    assert message in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_path_fails_before_simulating(tmp_path, capsys):
+    rc, _, err = run(capsys, "simulate", "hh", "--amplitude", "1", "--duration", "1",
+                     "--out", str(tmp_path / "missing" / "out.npz"))
+    assert rc == 2 and "does not exist" in err
+    rc, _, err = run(capsys, "simulate", "hh", "--amplitude", "1", "--duration", "1", "--out", str(tmp_path))
+    assert rc == 2 and "is a directory" in err
+
+
+def test_an_existing_output_survives_a_failed_run(tmp_path, capsys):
+    out = tmp_path / "keep.npz"
+    out.write_bytes(b"previous result")
+    rc, _, _ = run(capsys, "simulate", "hh", "--amplitude", "-5", "--duration", "1", "--out", str(out))
+    assert rc == 2 and out.read_bytes() == b"previous result"
+
+
+def test_console_script_exit_code_and_message():
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    p = subprocess.run([sys.executable, "-m", "ionfno.cli", "simulate", "nope", "--amplitude", "1",
+                        "--duration", "1", "--out", "x.npz"], capture_output=True, text=True, env=env)
+    assert p.returncode == 2
+    assert "ionfno simulate: error: Unknown model 'nope'" in p.stderr
