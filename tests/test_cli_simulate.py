@@ -63,8 +63,9 @@ def test_initial_state_from_a_previous_run_continues_it(tmp_path, capsys):
 
 def test_initial_state_file_by_matlab_names_is_accepted(tmp_path, capsys):
     m = get_model("ord")
-    # Each state by its MATLAB name (alias), in reverse order.
-    names = [next(a for a, c in m.state_aliases.items() if c == s and a != s) for s in m.state_names]
+    # Each state by its MATLAB name (where it differs from ours), in reverse order.
+    names = [next((a for a, c in m.state_aliases.items() if c == s and a != s), s) for s in m.state_names]
+    assert sum(n not in m.state_names for n in names) > 30
     y0 = m.default_state().copy()
     y0[0] = -85.0
     np.savez(tmp_path / "s.npz", state_names=np.array(names[::-1]), y0=y0[::-1])
@@ -90,7 +91,8 @@ def test_initial_state_with_unknown_and_missing_states_is_refused(tmp_path, caps
         (["hh", "--amplitude", "nan", "--duration", "1"], "amplitude must be finite"),
         (["hh", "--amplitude", "1", "--duration", "-2"], "duration must be >= 0"),
         (["hh", "--amplitude", "1", "--duration", "nan"], "duration must be finite"),
-        (["hh", "--amplitude", "1", "--duration", "1", "--t-end", "0"], "--t-end must be a finite number > 0"),
+        (["hh", "--amplitude", "1", "--duration", "1", "--t-end", "0"],
+         "--t-end must be a finite number > 0"),
         (["hh", "--amplitude", "1", "--duration", "1", "--n-points", "1"], "--n-points must be >= 2"),
         (["hh", "--amplitude", "1", "--duration", "1", "--beats", "3"], "--beats > 1 needs --period"),
         (["hh", "--amplitude", "1", "--duration", "1", "--solver", "rk45"], "Unknown solver 'rk45'"),
