@@ -76,3 +76,55 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, Path):
         return str(o)
     raise TypeError(f"Object of type {type(o).__name__} is not JSON serialisable")
+
+
+def preset_names(folder: str) -> list[str]:
+    """Names of the presets shipped in ``ionfno/presets/<folder>/`` (``*.json``), sorted."""
+    from importlib import resources
+
+    d = resources.files("ionfno") / "presets" / folder
+    return sorted(p.name[: -len(".json")] for p in d.iterdir() if p.name.endswith(".json"))
+
+
+def is_json_path(spec: str) -> bool:
+    """Whether a preset argument names a file (``*.json`` or a path) rather than a shipped preset."""
+    return spec.endswith(".json") or os.sep in spec
+
+
+def read_preset_json(spec: str | os.PathLike, folder: str, kind: str) -> dict[str, Any]:
+    """The JSON object of a shipped preset (by name) or of a file (by path).
+
+    Parameters
+    ----------
+    spec : str or path
+        A name in ``presets/<folder>/`` or a JSON file path (see :func:`is_json_path`).
+    folder : str
+        Preset folder (``"train"``, ``"tune"``, ``"mixtures"``, ``"reproduce"``, ...).
+    kind : str
+        What it is, for messages (``"tuning preset"``, ``"mixture"``, ...).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the shipped ones), unreadable file or invalid JSON.
+    """
+    from importlib import resources
+
+    s = str(spec)
+    if is_json_path(s):
+        try:
+            text = Path(s).read_text()
+        except OSError as e:
+            raise ValueError(f"Cannot read {kind} {s!r}: {e.strerror or e}") from None
+    else:
+        names = preset_names(folder)
+        if s not in names:
+            raise ValueError(f"Unknown {kind} {s!r}; expected one of {names} or a .json file")
+        text = (resources.files("ionfno") / "presets" / folder / f"{s}.json").read_text()
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{kind[:1].upper()}{kind[1:]} {s!r} is not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{kind[:1].upper()}{kind[1:]} {s!r} must be a JSON object, got {type(d).__name__}")
+    return d

@@ -47,17 +47,15 @@ counts sum to ``n`` exactly and each differs from its exact share by less than o
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .._io import is_json_path, preset_names, read_preset_json
 from .storage import SPLITS
 
 __all__ = [
@@ -381,17 +379,9 @@ def sample_parameters(
     }
 
 
-def _preset_dir() -> Any:
-    return resources.files("ionfno") / "presets" / "mixtures"
-
-
 def list_mixtures() -> list[str]:
     """Names of the bundled mixture presets (one per model family)."""
-    d = _preset_dir()
-    try:
-        return sorted(p.name[:-5] for p in d.iterdir() if p.name.endswith(".json"))
-    except FileNotFoundError:
-        return []
+    return preset_names("mixtures")
 
 
 def load_mixture(source: str | os.PathLike | Mapping[str, Any]) -> Mixture:
@@ -405,20 +395,6 @@ def load_mixture(source: str | os.PathLike | Mapping[str, Any]) -> Mixture:
     if isinstance(source, Mapping):
         return Mixture.from_dict(source)
     s = str(source)
-    path = Path(s)
-    if path.suffix == ".json" or path.exists():
-        try:
-            text = path.read_text()
-        except OSError as e:
-            raise ValueError(f"Cannot read mixture file {s!r}: {e}") from None
-    else:
-        names = list_mixtures()
-        family = s if s in names else s.split("-")[0]
-        if family not in names:
-            raise ValueError(f"Unknown mixture preset {s!r}; expected one of {names} or a .json file")
-        text = (_preset_dir() / f"{family}.json").read_text()
-    try:
-        d = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"Mixture {s!r} is not valid JSON: {e}") from None
-    return Mixture.from_dict(d)
+    if not is_json_path(s) and s not in list_mixtures():
+        s = s.split("-")[0]  # "hh-long" -> the "hh" family preset
+    return Mixture.from_dict(read_preset_json(s, "mixtures", "mixture"))

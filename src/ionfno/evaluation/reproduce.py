@@ -38,9 +38,10 @@ import os
 import sys
 import time
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
+
+from .._io import preset_names, read_preset_json
 
 __all__ = ["reproduce", "load_reproduce_preset", "list_reproduce_presets", "resolve_plan"]
 
@@ -74,13 +75,9 @@ _EVAL_KEYS = {
 }
 
 
-def _preset_dir() -> Any:
-    return resources.files("ionfno") / "presets" / "reproduce"
-
-
 def list_reproduce_presets() -> list[str]:
     """Names of the shipped reproduction presets."""
-    return sorted(p.name[:-5] for p in _preset_dir().iterdir() if p.name.endswith(".json"))
+    return preset_names("reproduce")
 
 
 def load_reproduce_preset(source: str | os.PathLike | Mapping[str, Any]) -> dict[str, Any]:
@@ -94,19 +91,7 @@ def load_reproduce_preset(source: str | os.PathLike | Mapping[str, Any]) -> dict
     if isinstance(source, Mapping):
         d = copy.deepcopy(dict(source))
     else:
-        s = str(source)
-        if s.endswith(".json") or os.sep in s:
-            try:
-                d = json.loads(Path(s).read_text())
-            except (OSError, json.JSONDecodeError) as e:
-                raise ValueError(f"Cannot read reproduction preset {s!r}: {e}") from None
-        else:
-            names = list_reproduce_presets()
-            if s not in names:
-                raise ValueError(
-                    f"Unknown reproduction preset {s!r}; expected one of {names} or a .json file"
-                )
-            d = json.loads((_preset_dir() / f"{s}.json").read_text())
+        d = read_preset_json(str(source), "reproduce", "reproduction preset")
     _check_keys(d, _TOP_KEYS, "preset")
     for model, sub in (d.get("models") or {}).items():
         _check_keys(sub, _TOP_KEYS - {"models"}, f"preset.models.{model}")

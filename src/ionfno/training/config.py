@@ -23,9 +23,10 @@ import os
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
+
+from .._io import preset_names, read_preset_json
 
 __all__ = [
     "DataConfig",
@@ -311,13 +312,9 @@ def load_config(path: str | os.PathLike) -> RunConfig:
     return config_from_dict(d, source=str(p))
 
 
-def _preset_dir():
-    return resources.files("ionfno") / "presets" / "train"
-
-
 def list_presets() -> list[str]:
     """Names of the shipped training presets (file names without ``.json``), sorted."""
-    return sorted(p.name[: -len(".json")] for p in _preset_dir().iterdir() if p.name.endswith(".json"))
+    return preset_names("train")
 
 
 def load_preset(name: str) -> RunConfig:
@@ -329,13 +326,9 @@ def load_preset(name: str) -> RunConfig:
         If no preset has that name; the message lists the presets.
     """
     names = list_presets()
-    if name not in names:
+    if name not in names:  # by name only: files go through load_config
         raise ValueError(f"Unknown preset {name!r}; expected one of {names}")
-    res = _preset_dir() / f"{name}.json"
-    try:
-        d = json.loads(res.read_text())
-    except json.JSONDecodeError as e:  # a broken shipped file is our bug, say which
-        raise ValueError(f"Preset file {name}.json is not valid JSON: {e}") from None
+    d = read_preset_json(name, "train", "preset")
     return config_from_dict(d, source=f"preset {name!r}")
 
 

@@ -33,11 +33,10 @@ import threading
 import time
 import warnings
 from dataclasses import asdict, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .._io import write_json_atomic
+from .._io import preset_names, read_preset_json, write_json_atomic
 from .pruners import PRUNERS, make_pruner
 from .space import SearchSpace, load_space, suggest
 from .storage import default_storage_url, heartbeat, open_storage, redact_url, worker_alive, worker_identity
@@ -156,32 +155,15 @@ def tune_config_from_dict(d: dict[str, Any], *, source: str = "tuning preset") -
         raise ValueError(f"{source}: {e}") from None
 
 
-def _preset_dir():
-    return resources.files("ionfno") / "presets" / "tune"
-
-
 def list_tune_presets() -> list[str]:
     """Names of the shipped tuning presets, sorted."""
-    return sorted(p.name[: -len(".json")] for p in _preset_dir().iterdir() if p.name.endswith(".json"))
+    return preset_names("tune")
 
 
 def load_tune_preset(name_or_path: str | os.PathLike) -> TuneConfig:
     """Load a shipped tuning preset by name (``"cpu-fhn"``) or a preset file by path."""
     text = str(name_or_path)
-    if text.endswith(".json") or os.sep in text:
-        try:
-            raw = Path(text).read_text()
-        except OSError as e:
-            raise OSError(f"Cannot read tuning preset {text!r}: {e.strerror or e}") from None
-    else:
-        names = list_tune_presets()
-        if text not in names:
-            raise ValueError(f"Unknown tuning preset {text!r}; expected one of {names} or a .json path")
-        raw = (_preset_dir() / f"{text}.json").read_text()
-    try:
-        d = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"Tuning preset {text!r} is not valid JSON: {e}") from None
+    d = read_preset_json(text, "tune", "tuning preset")
     return tune_config_from_dict(d, source=f"tuning preset {text!r}")
 
 
