@@ -200,3 +200,56 @@ def test_schedules_follow_their_definition(synthetic_h5, tmp_path):
     assert lrs[0] == pytest.approx(0.01 / 25)
     assert max(lrs) <= 0.01 + 1e-12 and lrs[-1] < lrs[2]
     assert not any(math.isnan(v) for v in lrs)
+
+
+class _RecordingWriter:
+    """Stands in for ``torch.utils.tensorboard.SummaryWriter`` (the optional extra)."""
+
+    def __init__(self, log_dir, purge_step):
+        self.log_dir, self.purge_step = log_dir, purge_step
+        self.scalars: list[tuple[str, float, int]] = []
+        self.closed = False
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, float(value), int(step)))
+
+    def close(self):
+        self.closed = True
+
+
+def test_tensorboard_gets_every_logged_metric_and_resumes_without_duplicates(
+    synthetic_h5, tmp_path, monkeypatch
+):
+    # The real SummaryWriter is the `tensorboard` extra (not installed in CI); the contract
+    # with it is what train() passes: every CSV column per epoch, and on resume a purge_step
+    # that drops events written after the checkpoint.
+    from ionfno.training import loop
+
+    writers: list[_RecordingWriter] = []
+
+    def fake(out_dir, purge_step):
+        writers.append(_RecordingWriter(out_dir / "tensorboard", purge_step))
+        return writers[-1]
+
+    monkeypatch.setattr(loop, "_tensorboard_writer", fake)
+    out = tmp_path / "run"
+    stop_at = 2
+
+    def stop(epoch, row):
+        if epoch == stop_at:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(tiny("epochs=4"), synthetic_h5, out, device="cpu", progress=False, on_epoch=stop)
+    train(tiny("epochs=4"), synthetic_h5, out, device="cpu", progress=False)
+    assert [w.purge_step for w in writers] == [None, stop_at + 1]
+    assert all(w.closed for w in writers)
+    with open(out / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    logged = {(tag, step): value for w in writers for tag, value, step in w.scalars}
+    for r in rows:
+        for col, value in r.items():
+            if col != "epoch":
+                assert logged[(col, int(r["epoch"]))] == pytest.approx(float(value), rel=1e-6)
+    steps = [step for w in writers for tag, _, step in w.scalars if tag == "val_loss"]
+    assert steps == [1, 2, 3, 4]
