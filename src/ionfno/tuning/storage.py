@@ -18,6 +18,7 @@ import inspect
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -97,8 +98,7 @@ def open_storage(
             )
             kwargs[name] = on_stale
     try:
-        with warnings_quiet():
-            return optuna.storages.RDBStorage(url, **kwargs)
+        return _create_rdb_storage(url, kwargs)
     except ModuleNotFoundError as e:
         hint = " (pip install 'ionfno[postgres]')" if "psycopg" in str(e) else ""
         raise ValueError(
@@ -111,6 +111,28 @@ def open_storage(
         ) from None
     except Exception as e:  # sqlalchemy errors: bad URL, server down, permissions
         raise ValueError(f"Cannot open storage {redact_url(url)!r}: {type(e).__name__}: {e}") from None
+
+
+def _create_rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> Any:
+    """``RDBStorage(url, **kwargs)``, retried when another process creates the schema meanwhile.
+
+    Workers started together against an empty database all try to create optuna's tables; the
+    losers get an ``IntegrityError`` (PostgreSQL: duplicate ``pg_type`` row) or a
+    ``ProgrammingError`` (table exists). The schema is complete once the winner commits, so a
+    retry after a short wait opens it normally.
+    """
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            with warnings_quiet():
+                return optuna.storages.RDBStorage(url, **kwargs)
+        except (IntegrityError, ProgrammingError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _with_driver(url: str) -> str:
