@@ -34,10 +34,14 @@ def test_schema_creation_race_is_retried(tmp_path, monkeypatch):
 def test_a_persistent_integrity_error_is_reported(tmp_path, monkeypatch):
     from ionfno.tuning import storage as st
 
+    calls = []
+
     def broken(url, **kwargs):
+        calls.append(url)
         raise sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("constraint"))
 
     monkeypatch.setattr(optuna.storages, "RDBStorage", broken)
     monkeypatch.setattr(st.time, "sleep", lambda s: None)
     with pytest.raises(ValueError, match="Cannot open storage .*IntegrityError"):
         st.open_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=None)
+    assert len(calls) == 6  # 5 retries, then the error is reported, not retried for ever

@@ -113,26 +113,25 @@ def open_storage(
         raise ValueError(f"Cannot open storage {redact_url(url)!r}: {type(e).__name__}: {e}") from None
 
 
-def _create_rdb_storage(url: str, kwargs: dict[str, Any], attempts: int = 6) -> Any:
+def _create_rdb_storage(url: str, kwargs: dict[str, Any], retries: int = 5) -> Any:
     """``RDBStorage(url, **kwargs)``, retried when another process creates the schema meanwhile.
 
     Workers started together against an empty database all try to create optuna's tables; the
     losers get an ``IntegrityError`` (PostgreSQL: duplicate ``pg_type`` row) or a
     ``ProgrammingError`` (table exists). The schema is complete once the winner commits, so a
-    retry after a short wait opens it normally.
+    retry after a short wait opens it normally; the last attempt's error propagates.
     """
     import optuna
     from sqlalchemy.exc import IntegrityError, ProgrammingError
 
-    for attempt in range(attempts):
+    for attempt in range(retries):
         try:
             with warnings_quiet():
                 return optuna.storages.RDBStorage(url, **kwargs)
         except (IntegrityError, ProgrammingError):
-            if attempt == attempts - 1:
-                raise
             time.sleep(0.5 * (attempt + 1))
-    raise AssertionError("unreachable")
+    with warnings_quiet():
+        return optuna.storages.RDBStorage(url, **kwargs)
 
 
 def _with_driver(url: str) -> str:
