@@ -144,11 +144,25 @@ class TrainConfig:
     checkpoint_every: int = 1
     # Samples per forward pass during evaluation (memory only; does not change results).
     eval_batch_size: int = 128
+    # Coarse-to-fine curriculum: the first `coarse_epochs` epochs train on every
+    # `coarse_factor`-th point of the training grid (a step costs about 1/coarse_factor), the
+    # rest on the full grid. The FNO's weights do not depend on the grid (spectral weights act on
+    # modes, the rest point-wise), so they carry over; the normalised targets are the full grid's,
+    # subsampled, so the point-wise normaliser stays exact. Validation, checkpoint selection and
+    # test always use the full grid. 0 = off.
+    coarse_epochs: int = 0
+    coarse_factor: int = 2
 
     def __post_init__(self) -> None:
         _check_literals(self)
-        for name in ("epochs", "batch_size", "step_size", "threads", "checkpoint_every", "eval_batch_size"):
+        for name in (
+            "epochs", "batch_size", "step_size", "threads", "checkpoint_every", "eval_batch_size", "coarse_factor"
+        ):
             _check_positive(self, name)
+        if not 0 <= self.coarse_epochs <= self.epochs:
+            raise ValueError(
+                f"train.coarse_epochs must be in [0, train.epochs={self.epochs}], got {self.coarse_epochs}"
+            )
         for name in ("lr", "gamma", "final_lr_ratio"):
             if not (getattr(self, name) > 0):
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")

@@ -262,7 +262,9 @@ def _summarise(
 # ---------------------------------------------------------------------------- logging
 def _csv_text(history: list[dict[str, Any]], header: bool = True) -> str:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+    # Union of the rows' columns: a run resumed from an older version may gain a column.
+    fieldnames = list(dict.fromkeys(k for row in history for k in row))
+    w = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", restval="")
     if header:
         w.writeheader()
     for row in history:
@@ -282,7 +284,7 @@ def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
 def _append_csv(path: Path, history: list[dict[str, Any]]) -> None:
     """Append the newest row (cheap, every epoch; a kill may leave rows past last.pt, which the
     rewrite on resume removes)."""
-    if len(history) == 1 or not path.exists():
+    if len(history) == 1 or not path.exists() or list(history[-1]) != list(history[0]):
         _write_csv(path, history)
         return
     with open(path, "a") as f:
@@ -309,12 +311,17 @@ def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
 
 
 def _check_grid(cfg: RunConfig, n_points: int) -> None:
-    limit = (n_points + cfg.model.padding) // 2 + 1
-    if cfg.model.n_modes > limit:
-        raise ValueError(
-            f"model.n_modes={cfg.model.n_modes} exceeds {limit}, the most a grid of {n_points} points "
-            f"(data.subsample={cfg.data.subsample}) plus padding {cfg.model.padding} holds"
-        )
+    grids = [(n_points, f"data.subsample={cfg.data.subsample}")]
+    if cfg.train.coarse_epochs:
+        n_coarse = -(-n_points // cfg.train.coarse_factor)
+        grids.append((n_coarse, f"the coarse grid of train.coarse_factor={cfg.train.coarse_factor}"))
+    for n, what in grids:
+        limit = (n + cfg.model.padding) // 2 + 1
+        if cfg.model.n_modes > limit:
+            raise ValueError(
+                f"model.n_modes={cfg.model.n_modes} exceeds {limit}, the most a grid of {n} points "
+                f"({what}) plus padding {cfg.model.padding} holds"
+            )
 
 
 def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfig) -> dict[str, Any]:
@@ -410,6 +417,12 @@ def train(
         train_ds = OperatorDataset(train_data, data_info["t_end"], in_norm, out_norm)
         val_ds = OperatorDataset(val_data, data_info["t_end"], in_norm, out_norm)
         _place(train_ds, val_ds, dev)
+        coarse_x = coarse_y = None
+        if cfg.train.coarse_epochs:
+            # Contiguous copies: batches gathered from a strided view would be strided too.
+            k = cfg.train.coarse_factor
+            coarse_x = train_ds.x[..., ::k].contiguous()  # (n, 2, ceil(N / k))
+            coarse_y = train_ds.y[..., ::k].contiguous()  # (n, S, ceil(N / k))
 
         # ---- model, optimiser, schedule (seeded once, here)
         torch.manual_seed(cfg.train.seed)
@@ -428,7 +441,8 @@ def train(
         best_val, best_epoch, finished, stopped_early = math.inf, 0, False, False
         if resume and last_path.exists():
             ck = load_checkpoint(last_path, map_location=dev)
-            diffs = _config_diff(ck["config"], asdict(cfg))
+            # Through config_from_dict: settings added since the run was saved take their defaults.
+            diffs = _config_diff(asdict(config_from_dict(ck["config"])), asdict(cfg))
             if diffs:
                 raise ValueError(
                     f"Cannot resume {str(out)!r}: the config differs from the saved run "
@@ -521,10 +535,11 @@ def train(
         while not finished and epoch < cfg.train.epochs:
             t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
+            coarse = epoch < cfg.train.coarse_epochs
             train_loss = train_one_epoch(
                 model,
-                train_ds.x,
-                train_ds.y,
+                coarse_x if coarse else train_ds.x,
+                coarse_y if coarse else train_ds.y,
                 optimizer=optimizer,
                 loss_fn=loss_fn,
                 batch_size=cfg.train.batch_size,
@@ -544,6 +559,7 @@ def train(
                     "lower train.lr or set train.grad_clip"
                 )
             row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "val_loss": val}
+            row["train_points"] = int((coarse_x if coarse else train_ds.x).shape[-1])
             row.update({f"val_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
             row["lr"] = lr
             row["epoch_time_s"] = time.perf_counter() - t0
