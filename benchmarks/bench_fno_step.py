@@ -67,6 +67,53 @@ def spectral_sweep(n_times=(256, 1260, 5040), modes=(4, 8, 16, 32, 64, 128), cha
             )
 
 
+def model_sweep(
+    n_times=(256, 630, 1260), modes=(8, 12, 16, 24, 32, 48), widths=(32, 64), batch=16, rounds=5, steps=3
+) -> None:
+    """Whole training step of FNO1d (Classic, 4 layers), rfft/irfft vs truncated DFT (CPU time).
+
+    The spectral layer alone (``spectral_sweep``) misses the cost the FFT path adds around it
+    (complex buffers, zero-filled spectra), so ``spectral="auto"`` is set from this sweep.
+    Interleaved rounds of ``steps`` steps each; medians of the per-step process CPU time.
+    """
+    import torch
+
+    from ionfno.fno import FNO1d
+
+    print(f"training step, Classic, 4 layers, lifting/projection 2x width, batch {batch}: ratio fft / dft (> 1: dft faster)")
+    for width in widths:
+        for n_time in n_times:
+            for k in modes:
+                if k > n_time // 2 + 1:
+                    continue
+                runs = {}
+                for impl in ("fft", "dft"):
+                    torch.manual_seed(0)
+                    model = FNO1d(
+                        n_modes=k, in_channels=2, out_channels=2, hidden_channels=width, n_layers=4,
+                        block="classic", lifting_channels=2 * width, projection_channels=2 * width,
+                        spectral=impl,
+                    )
+                    runs[impl] = functools.partial(
+                        train_step, model, torch.randn(batch, 2, n_time), torch.randn(batch, 2, n_time),
+                        torch.optim.AdamW(model.parameters(), lr=1e-3),
+                    )
+                cpu: dict[str, list[float]] = {impl: [] for impl in runs}
+                for r in range(rounds + 1):
+                    for impl, step in runs.items():
+                        c0 = time.process_time()
+                        for _ in range(steps):
+                            step()
+                        if r:
+                            cpu[impl].append((time.process_time() - c0) / steps)
+                fft, dft = statistics.median(cpu["fft"]), statistics.median(cpu["dft"])
+                print(
+                    f"  width {width:3d} N {n_time:5d} K {k:3d} (N/K {n_time / k:5.1f}): "
+                    f"fft {1e3 * fft:7.1f} ms, dft {1e3 * dft:7.1f} ms, ratio {fft / dft:.2f}",
+                    flush=True,
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
@@ -79,6 +126,10 @@ def main() -> None:
     parser.add_argument("--n-layers", type=int, default=4)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--spectral-sweep", action="store_true", help="also time the spectral layer alone")
+    parser.add_argument(
+        "--model-sweep", action="store_true",
+        help="only time whole training steps, fft vs dft, over grids and modes (sets spectral='auto')",
+    )
     args = parser.parse_args()
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -88,6 +139,9 @@ def main() -> None:
     from ionfno.fno import FNO1d
 
     torch.set_num_threads(args.threads)
+    if args.model_sweep:
+        model_sweep()
+        return
     if args.spectral_sweep:
         spectral_sweep()
     device = torch.device(args.device)

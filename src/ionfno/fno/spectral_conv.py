@@ -107,17 +107,19 @@ def dft_bases(
 
 
 def choose_implementation(n_modes: int, n_time: int, device: torch.device) -> Literal["fft", "dft"]:
-    """The faster implementation for a layer: ``"dft"`` if ``32 * n_modes <= n_time``.
+    """The faster implementation for a layer: ``"dft"`` if ``20 * n_modes <= n_time``.
 
     The DFT costs ``~4 K`` multiply-adds per point and channel (forward and inverse), the FFT
-    path ``~c log2 N`` plus a full-spectrum allocation, so the DFT wins for few modes on long
-    grids. Measured on this project's CPU (forward + backward of one 64-channel layer, batch 32,
-    1 thread, CPU time; ratio fft/dft): N = 256: 2.0 at K = 8, 0.79 at K = 16; N = 1260: 1.9 at
-    K = 16, 1.03 at K = 32, 0.68 at K = 64; N = 5040: 2.6 at K = 32, 1.03 at K = 128. The
-    crossover is near ``K = N / 32`` throughout. Not measured on CUDA; the same rule is used there.
+    path ``~c log2 N`` plus complex buffers and a zero-filled spectrum, so the DFT wins for few
+    modes on long grids. The rule comes from whole training steps (FNO1d, Classic, 4 layers,
+    batch 16, 1 thread, CPU time; ``benchmarks/bench_fno_step.py --model-sweep``), ratio
+    fft / dft: width 32: 1.16 at N/K = 26 (N = 630, K = 24), 1.17 at N/K = 20, 0.95 at 8;
+    width 64: 1.20 at N/K = 26, 0.98 at N/K = 20, 0.87 at 11. The layer alone
+    (``--spectral-sweep``) crosses over later (near N/K = 32) because it misses the FFT path's
+    extra memory traffic in a full step. Not measured on CUDA; the same rule is used there.
     """
     del device  # one rule for now (see above)
-    return "dft" if 32 * n_modes <= n_time else "fft"
+    return "dft" if 20 * n_modes <= n_time else "fft"
 
 
 class SpectralConv1d(nn.Module):
