@@ -138,8 +138,12 @@ class TrainConfig:
     grad_clip: float | None = None
     # Seed of model initialisation and batch shuffling.
     seed: int = 0
-    # torch intra-op threads on CPU (capped at the number of cores).
+    # torch intra-op threads on CPU (capped at the number of cores), per worker process.
     threads: int = 2
+    # Data-parallel worker processes on CPU (training.parallel): each batch is split over
+    # `workers` processes of `threads` threads each (workers x threads <= cores). Same updates
+    # as one process up to float summation order; resumable with any worker count. 1 = off.
+    workers: int = 1
     # Write the "last" checkpoint every this many epochs (resume restarts from it).
     checkpoint_every: int = 1
     # Samples per forward pass during evaluation (memory only; does not change results).
@@ -156,7 +160,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_literals(self)
         for name in (
-            "epochs", "batch_size", "step_size", "threads", "checkpoint_every", "eval_batch_size", "coarse_factor"
+            "epochs", "batch_size", "step_size", "threads", "workers", "checkpoint_every", "eval_batch_size",
+            "coarse_factor",
         ):
             _check_positive(self, name)
         if not 0 <= self.coarse_epochs <= self.epochs:

@@ -52,7 +52,9 @@ __all__ = [
 ]
 
 # Config fields that do not change the numbers a run produces: they may differ on resume.
-_RESUME_FREE = {"train.threads", "train.eval_batch_size", "train.checkpoint_every", "description"}
+_RESUME_FREE = {
+    "train.threads", "train.workers", "train.eval_batch_size", "train.checkpoint_every", "description"
+}
 
 
 @dataclass
@@ -310,6 +312,25 @@ def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return diffs
 
 
+def _check_workers(cfg: RunConfig, dev: torch.device) -> None:
+    """Refuse data-parallel settings this machine cannot run without oversubscription."""
+    workers, threads = cfg.train.workers, cfg.train.threads
+    if workers == 1:
+        return
+    if dev.type != "cpu":
+        raise ValueError(
+            f"train.workers = {workers} runs data-parallel CPU processes; on {dev.type} use "
+            "train.workers = 1 (one process keeps a GPU busy)"
+        )
+    cores = os.cpu_count() or 1
+    if workers * threads > cores:
+        raise ValueError(
+            f"train.workers x train.threads = {workers} x {threads} = {workers * threads} exceeds the "
+            f"{cores} CPU cores of this machine (oversubscribed cores make every step many times "
+            f"slower); use workers x threads <= {cores}, e.g. --set train.workers={max(1, cores // threads)}"
+        )
+
+
 def _check_grid(cfg: RunConfig, n_points: int) -> None:
     grids = [(n_points, f"data.subsample={cfg.data.subsample}")]
     if cfg.train.coarse_epochs:
@@ -398,9 +419,11 @@ def train(
     last_path, best_path = out / "last.pt", out / "best.pt"
 
     dev = resolve_device(device)
+    _check_workers(cfg, dev)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, min(cfg.train.threads, os.cpu_count() or 1)))
     tb = None
+    pool = None
     try:
         # ---- data (normalisers fitted on the training split only)
         info = dataset_info(data_path)
@@ -530,24 +553,44 @@ def train(
             desc=f"train {out.name}",
             dynamic_ncols=True,
         )
+        if cfg.train.workers > 1 and not finished:
+            from .parallel import DataParallelPool
+
+            shared = {"full_x": train_ds.x, "full_y": train_ds.y}
+            if coarse_x is not None:
+                shared.update(coarse_x=coarse_x, coarse_y=coarse_y)
+            pool = DataParallelPool(
+                cfg.train.workers, cfg.train.threads, cfg, 2, len(state_names), model, shared
+            )
         run_start = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
         epoch = start_epoch
         while not finished and epoch < cfg.train.epochs:
             t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
             coarse = epoch < cfg.train.coarse_epochs
-            train_loss = train_one_epoch(
-                model,
-                coarse_x if coarse else train_ds.x,
-                coarse_y if coarse else train_ds.y,
+            step_args = dict(
                 optimizer=optimizer,
                 loss_fn=loss_fn,
                 batch_size=cfg.train.batch_size,
                 generator=shuffle,
-                device=dev,
                 batch_scheduler=scheduler if per_batch else None,
                 grad_clip=cfg.train.grad_clip,
             )
+            if pool is not None:
+                train_loss = pool.train_one_epoch(
+                    "coarse" if coarse else "full",
+                    coarse_x if coarse else train_ds.x,
+                    coarse_y if coarse else train_ds.y,
+                    **step_args,
+                )
+            else:
+                train_loss = train_one_epoch(
+                    model,
+                    coarse_x if coarse else train_ds.x,
+                    coarse_y if coarse else train_ds.y,
+                    device=dev,
+                    **step_args,
+                )
             if not per_batch:
                 scheduler.step()
             errors = evaluate(model, val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
@@ -612,6 +655,8 @@ def train(
             out_dir=out,
         )
     finally:
+        if pool is not None:
+            pool.close()
         if tb is not None:
             tb.close()
         torch.set_num_threads(threads_before)
