@@ -204,7 +204,8 @@ class DataParallelPool:
             busy = []  # helper ranks - 1 with a non-empty shard this step
             for i, (conn, shard) in enumerate(zip(self._conns, shards[1:])):
                 if shard.numel():
-                    conn.send((key, shard, shard.numel() / b))
+                    # A list, not a tensor: a tensor would travel as a new shared-memory segment.
+                    conn.send((key, shard.tolist(), shard.numel() / b))
                     busy.append(i)
             optimizer.zero_grad(set_to_none=True)
             mine = shards[0]
