@@ -135,3 +135,17 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+@pytest.mark.parametrize("n", [1, 2, 5])
+def test_split_validation_equals_one_process(n):
+    from ionfno.training.loop import build_model, evaluate
+    from ionfno.training.parallel import DataParallelPool
+
+    cfg = tiny()
+    torch.manual_seed(0)
+    model = build_model(cfg, 2, 2)
+    x, y = torch.randn(n, 2, 64), torch.randn(n, 2, 64)
+    with DataParallelPool(2, 1, cfg, 2, 2, model, {"v_x": x, "v_y": y}) as pool:
+        split = pool.evaluate("v", x, y, batch_size=2)
+    torch.testing.assert_close(split, evaluate(model, x, y, batch_size=2, device=torch.device("cpu")), rtol=1e-5, atol=0)

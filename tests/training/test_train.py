@@ -253,3 +253,23 @@ def test_tensorboard_gets_every_logged_metric_and_resumes_without_duplicates(
                 assert logged[(col, int(r["epoch"]))] == pytest.approx(float(value), rel=1e-6)
     steps = [step for w in writers for tag, _, step in w.scalars if tag == "val_loss"]
     assert steps == [1, 2, 3, 4]
+
+
+def test_val_every_validates_every_kth_and_the_last_epoch(synthetic_h5, tmp_path):
+    from ionfno.evaluation.plots import plot_loss_curves
+
+    res = train(tiny("epochs=5", "val_every=2"), synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    validated = [r["epoch"] for r in res.history if math.isfinite(r["val_loss"])]
+    assert validated == [2, 4, 5]
+    assert all(math.isnan(r["val_V"]) for r in res.history if r["epoch"] not in validated)
+    assert res.best_epoch in validated and math.isfinite(res.final_val)
+    assert load_checkpoint(tmp_path / "run" / "best.pt")["epoch"] == res.best_epoch
+    with open(tmp_path / "run" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [math.isnan(float(r["val_loss"])) for r in rows] == [True, False, True, False, False]
+    # the loss-curve figure skips the gaps instead of losing the validation line
+    fig = plot_loss_curves({"run": rows})
+    val_line = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "run validation"][0]
+    assert list(val_line.get_xdata()) == [2.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match="train.val_every must be > 0"):
+        tiny("val_every=0")

@@ -223,7 +223,9 @@ def plot_loss_curves(histories: Mapping[str, Sequence[Mapping[str, Any]]], *, ti
         colour = RUN_COLOURS.get(label, f"C{i}")
         ep = [float(r["epoch"]) for r in rows]
         ax.plot(ep, [float(r["train_loss"]) for r in rows], ls=":", color=colour, label=f"{label} train")
-        ax.plot(ep, [float(r["val_loss"]) for r in rows], ls="-", color=colour, label=f"{label} validation")
+        # Epochs without validation (train.val_every > 1) log NaN; a line through NaN vanishes.
+        val = [(e, float(r["val_loss"])) for e, r in zip(ep, rows) if math.isfinite(float(r["val_loss"]))]
+        ax.plot([e for e, _ in val], [v for _, v in val], ls="-", color=colour, label=f"{label} validation")
     ax.set_yscale("log")
     ax.set_xlabel("epoch", fontsize=8)
     ax.set_ylabel("relative L2 loss (normalised space)", fontsize=8)

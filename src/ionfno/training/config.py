@@ -146,6 +146,10 @@ class TrainConfig:
     workers: int = 1
     # Write the "last" checkpoint every this many epochs (resume restarts from it).
     checkpoint_every: int = 1
+    # Validate every this many epochs (and always at the last one); the epochs between log NaN
+    # validation errors and cannot become the best checkpoint. Early stopping counts epochs.
+    # > 1 saves the full-grid validation pass, e.g. during a coarse-to-fine curriculum.
+    val_every: int = 1
     # Samples per forward pass during evaluation (memory only; does not change results).
     eval_batch_size: int = 128
     # Coarse-to-fine curriculum: the first `coarse_epochs` epochs train on every
@@ -160,7 +164,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_literals(self)
         for name in (
-            "epochs", "batch_size", "step_size", "threads", "workers", "checkpoint_every", "eval_batch_size",
+            "epochs", "batch_size", "step_size", "threads", "workers", "checkpoint_every", "val_every", "eval_batch_size",
             "coarse_factor",
         ):
             _check_positive(self, name)

@@ -556,7 +556,7 @@ def train(
         if cfg.train.workers > 1 and not finished:
             from .parallel import DataParallelPool
 
-            shared = {"full_x": train_ds.x, "full_y": train_ds.y}
+            shared = {"full_x": train_ds.x, "full_y": train_ds.y, "val_x": val_ds.x, "val_y": val_ds.y}
             if coarse_x is not None:
                 shared.update(coarse_x=coarse_x, coarse_y=coarse_y)
             pool = DataParallelPool(
@@ -593,24 +593,34 @@ def train(
                 )
             if not per_batch:
                 scheduler.step()
-            errors = evaluate(model, val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
+            validate = epoch + 1 == cfg.train.epochs or (epoch + 1) % cfg.train.val_every == 0
+            errors = None
+            if validate and pool is not None:
+                errors = pool.evaluate("val", val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size)
+            elif validate:
+                errors = evaluate(model, val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
             epoch += 1
-            val = float(errors.mean())
-            if not math.isfinite(train_loss) or not math.isfinite(val):
+            val = float(errors.mean()) if errors is not None else math.nan
+            if not math.isfinite(train_loss) or (errors is not None and not math.isfinite(val)):
                 raise FloatingPointError(
                     f"Training diverged at epoch {epoch} (train loss {train_loss}, val {val}); "
                     "lower train.lr or set train.grad_clip"
                 )
             row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "val_loss": val}
             row["train_points"] = int((coarse_x if coarse else train_ds.x).shape[-1])
-            row.update({f"val_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
+            row.update(
+                {
+                    f"val_{s}": float(errors[:, i].mean()) if errors is not None else math.nan
+                    for i, s in enumerate(state_names)
+                }
+            )
             row["lr"] = lr
             row["epoch_time_s"] = time.perf_counter() - t0
             # CPU seconds of this process (all threads): a load-independent cost on a shared machine.
             row["cpu_time_s"] = time.process_time() - c0
             row["wall_time_s"] = time.perf_counter() - run_start
             history.append(row)
-            if val < best_val:
+            if errors is not None and val < best_val:
                 best_val, best_epoch = val, epoch
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             no_progress = epoch - best_epoch
@@ -643,7 +653,9 @@ def train(
             write_json_atomic(out / "test_metrics.json", test_metrics)
         return TrainResult(
             best_val=best_val,
-            final_val=float(history[-1]["val_loss"]) if history else math.nan,
+            final_val=next(
+                (float(r["val_loss"]) for r in reversed(history) if math.isfinite(float(r["val_loss"]))), math.nan
+            ),
             best_epoch=best_epoch,
             epochs_run=len(history),
             history=history,

@@ -15,8 +15,11 @@ processes instead keeps every process busy on its own core. ``train.workers = W`
 
 The helpers hold no optimiser or schedule state (they receive the parameters every step), so a
 run resumes with any number of workers, and the result equals single-process training up to
-float summation order. Validation, checkpoints and logs stay in rank 0.
+float summation order. Validation is split over the workers by samples; checkpoints and logs
+stay in rank 0.
 
+Helpers are spawned (not forked), so a Python script that calls ``train()`` with
+``workers > 1`` needs the usual ``if __name__ == "__main__":`` guard around its top-level code.
 Helpers block on a pipe from rank 0; when rank 0 exits, even when killed, the pipe closes and
 they exit too. CPU only: on a GPU one process already keeps the device busy.
 """
@@ -59,6 +62,10 @@ def _worker_main(
     from torch.nn.utils import vector_to_parameters
 
     from .loop import _loss_fn, build_model
+    from .loop import evaluate as _evaluate_on
+
+    def _evaluate(model, x, y, batch_size):
+        return _evaluate_on(model, x, y, batch_size=batch_size, device=torch.device("cpu"))
 
     model = build_model(cfg, in_channels=in_channels, out_channels=out_channels)
     model.train()
@@ -72,6 +79,13 @@ def _worker_main(
         if msg is None:
             return
         try:
+            if msg[0] == "eval":
+                _, key, start, stop, batch_size = msg
+                x, y = tensors[key + "_x"], tensors[key + "_y"]
+                vector_to_parameters(params, plist)
+                errors = _evaluate(model, x[start:stop], y[start:stop], batch_size)
+                conn.send(("ok", errors.tolist()))
+                continue
             key, idx, weight = msg
             x, y = tensors[key + "_x"], tensors[key + "_y"]
             vector_to_parameters(params, plist)
@@ -102,7 +116,7 @@ class DataParallelPool:
     model : torch.nn.Module
         Rank 0's model; its parameters define the shared vectors' layout.
     tensors : dict of str to Tensor
-        Training tensors by name, ``"<key>_x"`` of shape ``(n, in_channels, N_key)`` and
+        Training (and validation) tensors by name, ``"<key>_x"`` of shape ``(n, in_channels, N_key)`` and
         ``"<key>_y"`` of shape ``(n, n_states, N_key)``, CPU, float; moved to shared memory.
     """
 
@@ -127,7 +141,15 @@ class DataParallelPool:
         self.params = torch.zeros(n_params).share_memory_()
         self.grads = torch.zeros(workers - 1, n_params).share_memory_()
         self._grad_buf = torch.zeros(n_params)
-        shared = {k: v.contiguous().share_memory_() for k, v in tensors.items()}
+        try:
+            shared = {k: v.contiguous().share_memory_() for k, v in tensors.items()}
+        except RuntimeError as e:
+            mb = sum(v.numel() * v.element_size() for v in tensors.values()) / 2**20
+            raise RuntimeError(
+                f"train.workers = {workers}: could not place the training tensors ({mb:.0f} MB) in "
+                f"shared memory (/dev/shm on Linux): {e}. Free space there (in Docker: "
+                "--shm-size) or use train.workers = 1"
+            ) from e
         # Spawn, not fork: forking a process whose OpenMP runtime is initialised can deadlock.
         ctx = mp.get_context("spawn")
         self._conns, self._procs = [], []
@@ -164,7 +186,7 @@ class DataParallelPool:
                 self.params[offset : offset + n].copy_(p.detach().reshape(-1))
                 offset += n
 
-    def _receive(self, conn: Any) -> float:
+    def _receive(self, conn: Any) -> Any:
         try:
             status, value = conn.recv()
         except (EOFError, OSError):
@@ -234,6 +256,29 @@ class DataParallelPool:
             total += batch_loss
             n_batches += 1
         return total / max(n_batches, 1)
+
+    def evaluate(self, key: str, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> torch.Tensor:
+        """Per-sample, per-variable errors, shape ``(n, n_states)``, float64, the samples split
+        over the workers; equals :func:`ionfno.training.loop.evaluate` on rank 0's weights.
+        """
+        from .loop import evaluate
+
+        n, n_states = x.shape[0], y.shape[1]
+        bounds = torch.linspace(0, n, self.workers + 1).round().long().tolist()
+        self._publish()
+        busy = []
+        for i, conn in enumerate(self._conns, start=1):
+            if bounds[i + 1] > bounds[i]:
+                conn.send(("eval", key, bounds[i], bounds[i + 1], batch_size))
+                busy.append(conn)
+        parts = []
+        if bounds[1] > 0:
+            parts.append(evaluate(self.model, x[: bounds[1]], y[: bounds[1]], batch_size=batch_size,
+                                  device=torch.device("cpu")))
+        for conn in busy:
+            rows = self._receive(conn)
+            parts.append(torch.tensor(rows, dtype=torch.float64).reshape(-1, n_states))
+        return torch.cat(parts)
 
     def close(self) -> None:
         """Stop the helpers (idempotent)."""

@@ -459,7 +459,8 @@ class _Tuner:
 
                 def on_epoch(epoch: int, metrics: dict[str, Any]) -> None:
                     last_epoch[0] = epoch
-                    trial.report(float(metrics["val_loss"]), epoch)
+                    if math.isfinite(float(metrics["val_loss"])):  # NaN: not validated (val_every)
+                        trial.report(float(metrics["val_loss"]), epoch)
                     if self.deadline is not None and time.monotonic() >= self.deadline:
                         raise _Deadline
                     if self._is_surplus(trial._trial_id):
@@ -562,7 +563,9 @@ class _Tuner:
             if (Path(src) / name).exists():
                 shutil.copy2(Path(src) / name, trial_dir / name)
         trial.set_user_attr("resumed_at_epoch", int(ck["epoch"]))
-        return [(int(r["epoch"]), float(r["val_loss"])) for r in ck["history"]]
+        return [
+            (int(r["epoch"]), float(r["val_loss"])) for r in ck["history"] if math.isfinite(float(r["val_loss"]))
+        ]
 
 
 def _without(d: dict[str, Any], keys: list[tuple[str, str]]) -> dict[str, Any]:
