@@ -107,6 +107,7 @@ def test_overrides_are_typed():
             "only_ok=false",
             "block=zongyi",
             "grad_clip=1",
+            "time_limit_s=7200",
             "description=a test",
         ],
     )
@@ -117,6 +118,7 @@ def test_overrides_are_typed():
     assert cfg.data.only_ok is False
     assert cfg.model.block == "zongyi"
     assert cfg.train.grad_clip == 1.0 and isinstance(cfg.train.grad_clip, float)
+    assert cfg.train.time_limit_s == 7200.0 and isinstance(cfg.train.time_limit_s, float)
     assert cfg.description == "a test"
     # The input is not modified, and no overrides is the identity.
     base = load_preset("tiny")
@@ -138,6 +140,9 @@ def test_overrides_are_typed():
         ("epochs", "key=value"),
         ("epochs=0", "train.epochs must be > 0"),
         ("train.warmup_fraction=1.5", r"warmup_fraction must be in \(0, 1\)"),
+        ("train.time_limit_s=0", "time_limit_s must be a positive number of seconds"),
+        ("train.time_limit_s=inf", "time_limit_s must be a positive number of seconds"),
+        ("train.time_limit_s=2h", "train.time_limit_s must be a number"),
     ],
 )
 def test_bad_overrides_are_refused_with_a_clear_message(item, message):

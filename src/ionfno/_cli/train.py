@@ -117,6 +117,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"ionfno train: {res.epochs_run} epochs, {res.n_parameters} parameters; "
         f"best val {100 * res.best_val:.3f} % (epoch {res.best_epoch}), last val {100 * res.final_val:.3f} %"
     )
+    if cfg.train.time_limit_s is not None:
+        print(
+            f"  time limit {cfg.train.time_limit_s:.0f} s: planned {res.planned_epochs} epochs"
+            + ("; stopped early to stay within it" if res.stopped_by_time else "")
+        )
     if res.test_metrics:
         for which, m in res.test_metrics.items():
             per_var = ", ".join(

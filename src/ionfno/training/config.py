@@ -19,6 +19,7 @@ choices where the study's code gives none.
 from __future__ import annotations
 
 import json
+import math
 import os
 import types
 import typing
@@ -160,6 +161,15 @@ class TrainConfig:
     # test always use the full grid. 0 = off.
     coarse_epochs: int = 0
     coarse_factor: int = 2
+    # Wall-clock budget of the epoch loop [s] (None = no budget). Before the first epoch a few
+    # real steps (and a validation batch) are timed, and the run is planned to the number of
+    # epochs that fits 95 % of the budget, at most `epochs` (`coarse_epochs` scaled in
+    # proportion); every per-step schedule is sized to that plan, which the checkpoint keeps, so
+    # a resumed run follows the same plan. If the machine slows down, the run stops after the
+    # epoch that would otherwise end past the budget. Data loading and the final test pass come
+    # on top. The plan depends on the machine: to repeat a run exactly, set `epochs` to the
+    # planned count (in metrics.csv and last.pt) and leave this unset.
+    time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
         _check_literals(self)
@@ -183,6 +193,8 @@ class TrainConfig:
             _check_positive(self, "patience")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"train.grad_clip must be > 0 or None, got {self.grad_clip}")
+        if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
+            raise ValueError(f"train.time_limit_s must be a positive number of seconds or None, got {self.time_limit_s}")
 
 
 @dataclass

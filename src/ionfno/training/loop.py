@@ -26,9 +26,10 @@ import csv
 import io
 import math
 import os
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +77,10 @@ class TrainResult:
         Trainable parameters of the model.
     stopped_early : bool
         True when early stopping (``train.patience``) ended the run.
+    planned_epochs : int
+        Epochs the run was planned to (``train.epochs``, or fewer to fit ``train.time_limit_s``).
+    stopped_by_time : bool
+        True when the run stopped before its plan to stay within ``train.time_limit_s``.
     test_metrics : dict or None
         Test-split errors (``{"best": {...}, "last": {...}}``) when the file has a test split.
     out_dir : Path
@@ -92,6 +97,8 @@ class TrainResult:
     stopped_early: bool = False
     test_metrics: dict[str, Any] | None = None
     out_dir: Path = field(default_factory=Path)
+    planned_epochs: int = 0
+    stopped_by_time: bool = False
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -363,6 +370,100 @@ def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfi
     }
 
 
+# Share of train.time_limit_s the plan fills: room for timing noise and checkpoint writes.
+_PLAN_FILL = 0.95
+
+
+def probe_epoch_seconds(
+    model: torch.nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    val_x: torch.Tensor,
+    val_y: torch.Tensor,
+    *,
+    cfg: RunConfig,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: torch.device,
+    pool: Any = None,
+    key: str = "full",
+    steps: int = 4,
+) -> float:
+    """Wall seconds of one epoch on ``x`` plus its share of validation, timed on real steps.
+
+    Runs one warm-up step and then ``steps`` optimiser steps of the run's model (through
+    ``pool`` when data-parallel) with a zero learning rate, and one validation batch; the
+    weights and the global torch RNG are restored afterwards, so the run that follows is the
+    one it would have been without the probe.
+
+    Parameters
+    ----------
+    x, y : Tensor, shapes (n, in_channels, N), (n, n_states, N)
+        Training tensors of the grid to time (``key`` names them in ``pool``).
+    val_x, val_y : Tensor
+        Validation tensors (timed on one ``eval_batch_size`` batch, scaled to the split).
+
+    Returns
+    -------
+    float
+        ``ceil(n / batch_size) * t_step + t_val / val_every`` [s].
+    """
+    tc = cfg.train
+    b = tc.batch_size
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
+    gen = torch.Generator().manual_seed(0)
+
+    def run(n: int) -> float:
+        t0 = time.perf_counter()
+        if pool is not None:
+            pool.train_one_epoch(key, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen)
+        else:
+            train_one_epoch(model, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b,
+                            generator=gen, device=device)
+        return time.perf_counter() - t0
+
+    try:
+        run(min(b, x.shape[0]))  # warm-up: allocator, first touch, cached DFT bases
+        n = min(x.shape[0], b * steps)
+        t_step = run(n) / math.ceil(n / b)
+        m = min(val_x.shape[0], tc.eval_batch_size)
+        t0 = time.perf_counter()
+        if pool is not None:
+            pool.evaluate("val", val_x[:m], val_y[:m], batch_size=tc.eval_batch_size)
+        else:
+            evaluate(model, val_x[:m], val_y[:m], batch_size=tc.eval_batch_size, device=device)
+        t_val = (time.perf_counter() - t0) * val_x.shape[0] / max(m, 1)
+    finally:
+        model.load_state_dict(saved)
+        torch.set_rng_state(rng)
+    return math.ceil(x.shape[0] / b) * t_step + t_val / tc.val_every
+
+
+def plan_epochs(tc: Any, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
+    """Epochs (and coarse epochs) that fit ``_PLAN_FILL`` of ``tc.time_limit_s``.
+
+    The coarse share ``coarse_epochs / epochs`` of the config is kept; the result is at least
+    one epoch and at most ``tc.epochs``. Without a time limit it is the config's own plan.
+
+    Parameters
+    ----------
+    tc : TrainConfig
+    full_s, coarse_s : float
+        Seconds of one full-grid and one coarse-grid epoch (:func:`probe_epoch_seconds`).
+
+    Returns
+    -------
+    (epochs, coarse_epochs) : tuple of int
+    """
+    if tc.time_limit_s is None:
+        return tc.epochs, tc.coarse_epochs
+    share = tc.coarse_epochs / tc.epochs
+    per_epoch = (1.0 - share) * full_s + share * (coarse_s if coarse_s is not None else full_s)
+    epochs = max(1, min(tc.epochs, int(_PLAN_FILL * tc.time_limit_s / max(per_epoch, 1e-9))))
+    return epochs, min(epochs, round(share * epochs))
+
+
 def train(
     cfg: RunConfig,
     data_path: str | os.PathLike,
@@ -455,15 +556,14 @@ def train(
             model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
         )
         steps_per_epoch = math.ceil(len(train_ds) / cfg.train.batch_size)
-        scheduler = make_scheduler(cfg.train.scheduler, optimizer, cfg.train, steps_per_epoch)
         per_batch = STEP_PER_BATCH[cfg.train.scheduler]
         loss_fn = _loss_fn(cfg.train.loss)
         shuffle = torch.Generator().manual_seed(cfg.train.seed + 1)
 
         start_epoch, history = 0, []
-        best_val, best_epoch, finished, stopped_early = math.inf, 0, False, False
-        if resume and last_path.exists():
-            ck = load_checkpoint(last_path, map_location=dev)
+        best_val, best_epoch, finished, stopped_early, stopped_by_time = math.inf, 0, False, False, False
+        ck = load_checkpoint(last_path, map_location=dev) if resume and last_path.exists() else None
+        if ck is not None:
             # Through config_from_dict: settings added since the run was saved take their defaults.
             diffs = _config_diff(asdict(config_from_dict(ck["config"])), asdict(cfg))
             if diffs:
@@ -477,6 +577,49 @@ def train(
                     f"Cannot resume {str(out)!r}: it was trained on different data "
                     f"({ck['data_info']['dataset']!r})"
                 )
+            finished = bool(ck.get("finished", False))
+        elif not resume:
+            for p in (last_path, best_path, out / "metrics.csv", out / "test_metrics.json"):
+                p.unlink(missing_ok=True)
+
+        if cfg.train.workers > 1 and not finished:
+            from .parallel import DataParallelPool
+
+            shared = {"full_x": train_ds.x, "full_y": train_ds.y, "val_x": val_ds.x, "val_y": val_ds.y}
+            if coarse_x is not None:
+                shared.update(coarse_x=coarse_x, coarse_y=coarse_y)
+            pool = DataParallelPool(
+                cfg.train.workers, cfg.train.threads, cfg, 2, len(state_names), model, shared
+            )
+
+        # ---- the plan: train.epochs, or what fits train.time_limit_s on this machine (kept in
+        # the checkpoint, so a resumed run follows the plan it started with)
+        if ck is not None:
+            plan = (
+                int(ck.get("planned_epochs", cfg.train.epochs)),
+                int(ck.get("planned_coarse_epochs", cfg.train.coarse_epochs)),
+            )
+        elif cfg.train.time_limit_s is not None:
+            probe = dict(cfg=cfg, loss_fn=loss_fn, device=dev, pool=pool)
+            full_s = probe_epoch_seconds(model, train_ds.x, train_ds.y, val_ds.x, val_ds.y, key="full", **probe)
+            coarse_s = None
+            if coarse_x is not None:
+                coarse_s = probe_epoch_seconds(model, coarse_x, coarse_y, val_ds.x, val_ds.y, key="coarse", **probe)
+            plan = plan_epochs(cfg.train, full_s, coarse_s)
+            print(
+                f"train: time limit {cfg.train.time_limit_s:.0f} s, an epoch takes about {full_s:.1f} s"
+                + (f" ({coarse_s:.1f} s coarse)" if coarse_s is not None else "")
+                + f" -> planned {plan[0]} of at most {cfg.train.epochs} epochs"
+                + (f" ({plan[1]} coarse)" if cfg.train.coarse_epochs else ""),
+                file=sys.stderr,
+                flush=True,
+            )
+        else:
+            plan = (cfg.train.epochs, cfg.train.coarse_epochs)
+        run = replace(cfg.train, epochs=plan[0], coarse_epochs=plan[1])  # what this run executes
+        scheduler = make_scheduler(run.scheduler, optimizer, run, steps_per_epoch)
+
+        if ck is not None:
             model.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
             scheduler.load_state_dict(ck["scheduler"])
@@ -490,10 +633,8 @@ def train(
                 torch.cuda.set_rng_state_all([s.cpu() for s in ck["rng"]["cuda"]])
             start_epoch, history = int(ck["epoch"]), list(ck["history"])
             best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
-            finished, stopped_early = bool(ck.get("finished", False)), bool(ck.get("stopped_early", False))
-        elif not resume:
-            for p in (last_path, best_path, out / "metrics.csv", out / "test_metrics.json"):
-                p.unlink(missing_ok=True)
+            stopped_early = bool(ck.get("stopped_early", False))
+            stopped_by_time = bool(ck.get("stopped_by_time", False))
         from .config import save_config
 
         save_config(cfg, out / "config.json")
@@ -515,6 +656,9 @@ def train(
                 "best_epoch": best_epoch,
                 "finished": done,
                 "stopped_early": stopped_early,
+                "stopped_by_time": stopped_by_time,
+                "planned_epochs": run.epochs,
+                "planned_coarse_epochs": run.coarse_epochs,
                 "history": history,
                 "rng": {
                     "torch": torch.get_rng_state(),
@@ -546,28 +690,19 @@ def train(
         best_state: dict[str, torch.Tensor] | None = None
         tb = _tensorboard_writer(out, purge_step=start_epoch + 1 if start_epoch else None)
         bar = tqdm(
-            total=cfg.train.epochs,
+            total=run.epochs,
             initial=start_epoch,
             disable=not progress,
             unit="epoch",
             desc=f"train {out.name}",
             dynamic_ncols=True,
         )
-        if cfg.train.workers > 1 and not finished:
-            from .parallel import DataParallelPool
-
-            shared = {"full_x": train_ds.x, "full_y": train_ds.y, "val_x": val_ds.x, "val_y": val_ds.y}
-            if coarse_x is not None:
-                shared.update(coarse_x=coarse_x, coarse_y=coarse_y)
-            pool = DataParallelPool(
-                cfg.train.workers, cfg.train.threads, cfg, 2, len(state_names), model, shared
-            )
         run_start = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
         epoch = start_epoch
-        while not finished and epoch < cfg.train.epochs:
+        while not finished and epoch < run.epochs:
             t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
-            coarse = epoch < cfg.train.coarse_epochs
+            coarse = epoch < run.coarse_epochs
             step_args = dict(
                 optimizer=optimizer,
                 loss_fn=loss_fn,
@@ -593,7 +728,16 @@ def train(
                 )
             if not per_batch:
                 scheduler.step()
-            validate = epoch + 1 == cfg.train.epochs or (epoch + 1) % cfg.train.val_every == 0
+            # Stop before an epoch that would end past the time limit (the plan already fits it;
+            # this catches a machine that became slower than at the probe). Decided before
+            # validation, so that the last epoch is always validated.
+            took = time.perf_counter() - t0
+            stopped_by_time = (
+                cfg.train.time_limit_s is not None
+                and epoch + 1 < run.epochs
+                and (time.perf_counter() - run_start) + took > cfg.train.time_limit_s
+            )
+            validate = stopped_by_time or epoch + 1 == run.epochs or (epoch + 1) % cfg.train.val_every == 0
             errors = None
             if validate and pool is not None:
                 errors = pool.evaluate("val", val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size)
@@ -625,7 +769,7 @@ def train(
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             no_progress = epoch - best_epoch
             stopped_early = cfg.train.patience is not None and no_progress >= cfg.train.patience
-            done = stopped_early or epoch >= cfg.train.epochs
+            done = stopped_early or stopped_by_time or epoch >= run.epochs
             if done or epoch % cfg.train.checkpoint_every == 0:
                 # best.pt first: at every checkpoint the pair (best.pt, last.pt) is consistent,
                 # and the best weights are written once per checkpoint, not once per improvement.
@@ -665,6 +809,8 @@ def train(
             stopped_early=stopped_early,
             test_metrics=test_metrics,
             out_dir=out,
+            planned_epochs=run.epochs,
+            stopped_by_time=stopped_by_time,
         )
     finally:
         if pool is not None:

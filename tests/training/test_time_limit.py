@@ -1,0 +1,142 @@
+"""Training to a wall-clock budget (train.time_limit_s): plan, schedule, resume, hard stop."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+import ionfno.training.loop as loop
+from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def tiny(*overrides):
+    return apply_overrides(load_preset("tiny"), ["threads=1", "checkpoint_every=1", *overrides])
+
+
+def _strip(history):
+    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in history]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "full_s", "coarse_s", "expected"),
+    [
+        ((), 10.0, None, (5, 0)),  # no limit: the config's own plan
+        (("time_limit_s=100",), 10.0, None, (5, 0)),  # 9.5 epochs fit, capped at epochs=5
+        (("epochs=50", "time_limit_s=100"), 10.0, None, (9, 0)),  # floor(0.95 * 100 / 10)
+        (("epochs=50", "time_limit_s=100"), 1000.0, None, (1, 0)),  # never less than one epoch
+        # Half the epochs coarse at 5 s, half full at 15 s: 10 s an epoch on average.
+        (("epochs=50", "coarse_epochs=25", "time_limit_s=200"), 15.0, 5.0, (19, 10)),
+    ],
+)
+def test_the_plan_fills_95_percent_of_the_budget(overrides, full_s, coarse_s, expected):
+    assert loop.plan_epochs(tiny(*overrides).train, full_s, coarse_s) == expected
+
+
+def test_the_probe_times_real_steps_and_leaves_the_model_and_rng_alone(synthetic_h5):
+    from ionfno.data.dataset import OperatorDataset, read_split_tensors
+
+    cfg = tiny()
+    train_data = read_split_tensors(synthetic_h5, "train", subsample=2)
+    val_data = read_split_tensors(synthetic_h5, "val", subsample=2)
+    in_norm, out_norm = loop.fit_normalizers("pointwise", train_data)
+    tr = OperatorDataset(train_data, 100.0, in_norm, out_norm)
+    va = OperatorDataset(val_data, 100.0, in_norm, out_norm)
+    torch.manual_seed(0)
+    model = loop.build_model(cfg, 2, 2)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    seconds = loop.probe_epoch_seconds(
+        model, tr.x, tr.y, va.x, va.y, cfg=cfg, loss_fn=loop._loss_fn("l2"), device=torch.device("cpu")
+    )
+    assert math.isfinite(seconds) and seconds > 0
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert torch.equal(torch.get_rng_state(), rng)
+
+
+def _fixed_probe(seconds):
+    def probe(*args, **kwargs):
+        return seconds
+
+    return probe
+
+
+def test_a_budgeted_run_is_the_run_of_its_planned_length(synthetic_h5, tmp_path, monkeypatch):
+    # 3 epochs of 10 s fit 95 % of 35 s: the run must be exactly the 3-epoch run, one-cycle
+    # schedule included (its rate reaches the floor at the plan's last step, not at epoch 20's).
+    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
+    budgeted = train(tiny("epochs=20", "time_limit_s=35"), synthetic_h5, tmp_path / "b", device="cpu", progress=False)
+    plain = train(tiny("epochs=3"), synthetic_h5, tmp_path / "p", device="cpu", progress=False)
+    assert budgeted.planned_epochs == 3 and budgeted.epochs_run == 3 and not budgeted.stopped_by_time
+    assert _strip(budgeted.history) == _strip(plain.history)
+    ck = load_checkpoint(tmp_path / "b" / "last.pt")
+    assert ck["planned_epochs"] == 3 and ck["finished"]
+    assert ck["config"]["train"]["epochs"] == 20  # the config is kept as given
+    # The schedule is the 3-epoch run's (48 samples / batch 8 = 6 steps an epoch).
+    assert ck["scheduler"]["total_steps"] == 18
+    assert ck["scheduler"] == load_checkpoint(tmp_path / "p" / "last.pt")["scheduler"]
+
+
+def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, monkeypatch):
+    cfg = tiny("epochs=20", "time_limit_s=35")
+    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
+    whole = train(cfg, synthetic_h5, tmp_path / "whole", device="cpu", progress=False)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_1(epoch, metrics):
+        if epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at_1)
+    # The machine "got faster": a new probe would plan 6 epochs; the resumed run must not re-plan.
+    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(5.0))
+    resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
+    assert resumed.planned_epochs == 3 and resumed.epochs_run == 3
+    assert _strip(resumed.history) == _strip(whole.history)
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(synthetic_h5, tmp_path, monkeypatch):
+    # The probe claims epochs are free (plan = all 5), but the budget is a millisecond: the run
+    # must stop after its first epoch, validated, with a best checkpoint and test errors.
+    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(1e-9))
+    res = train(
+        tiny("epochs=5", "val_every=3", "time_limit_s=0.001"), synthetic_h5, tmp_path / "r", device="cpu", progress=False
+    )
+    assert res.planned_epochs == 5
+    assert res.epochs_run == 1 and res.stopped_by_time
+    assert math.isfinite(res.history[-1]["val_loss"])  # validated although val_every=3
+    assert res.best_epoch == 1 and res.test_metrics is not None
+    ck = load_checkpoint(tmp_path / "r" / "last.pt")
+    assert ck["finished"] and ck["stopped_by_time"]
+    # Running the command again finds the run finished; it does not train on past the budget.
+    again = train(
+        tiny("epochs=5", "val_every=3", "time_limit_s=0.001"), synthetic_h5, tmp_path / "r", device="cpu", progress=False
+    )
+    assert again.epochs_run == 1 and again.stopped_by_time
+
+
+@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 CPU cores for 2 workers")
+def test_the_probe_runs_through_the_data_parallel_workers(synthetic_h5, tmp_path):
+    # A generous budget on the real probe: the plan is the config's cap, and the run with
+    # 2 workers is the ordinary one (the probe left weights and shuffling untouched).
+    cfg = tiny("epochs=2", "batch_size=7", "coarse_epochs=1", "time_limit_s=3600")
+    res = train(apply_overrides(cfg, ["workers=2"]), synthetic_h5, tmp_path / "w", device="cpu", progress=False)
+    ref = train(tiny("epochs=2", "batch_size=7", "coarse_epochs=1"), synthetic_h5, tmp_path / "r", device="cpu",
+                progress=False)
+    assert res.planned_epochs == 2 and not res.stopped_by_time
+    torch.testing.assert_close(
+        torch.tensor([r["train_loss"] for r in res.history]),
+        torch.tensor([r["train_loss"] for r in ref.history]),
+        rtol=1e-4, atol=0,
+    )
