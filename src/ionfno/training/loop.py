@@ -386,7 +386,7 @@ def probe_epoch_seconds(
     device: torch.device,
     pool: Any = None,
     key: str = "full",
-    steps: int = 4,
+    steps: int = 8,
 ) -> float:
     """Wall seconds of one epoch on ``x`` plus its share of validation, timed on real steps.
 
