@@ -10,6 +10,8 @@ import torch
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
 from ionfno.training.loop import _csv_text
 
+from ._helpers import StopTraining, stop_at
+
 pytestmark = pytest.mark.timeout(120)
 
 
@@ -47,15 +49,8 @@ def test_the_run_switches_to_the_full_grid_and_resumes_across_the_switch(synthet
     full = train(cfg, synthetic_h5, tmp_path / "full", device="cpu", progress=False)
     assert [r["train_points"] for r in full.history] == [64, 64, 128, 128]
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_2(epoch, metrics):
-        if epoch == 2:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at_2)
+    with pytest.raises(StopTraining):
+        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at(2))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     strip = lambda h: [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in h]  # noqa: E731
     assert strip(resumed.history) == strip(full.history)

@@ -13,6 +13,8 @@ import torch
 
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
 
+from ._helpers import StopTraining, stop_at
+
 pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores for 2 workers x 1 thread"),
@@ -55,15 +57,8 @@ def test_two_workers_train_as_one_process_does(synthetic_h5, tmp_path):
 def test_a_run_resumes_with_another_worker_count(synthetic_h5, tmp_path):
     cfg = tiny("epochs=3", "workers=2")
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_1(epoch, metrics):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at_1)
+    with pytest.raises(StopTraining):
+        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at(1))
     resumed = train(apply_overrides(cfg, ["workers=1"]), synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     full = train(cfg, synthetic_h5, tmp_path / "full", device="cpu", progress=False)
     assert [r["epoch"] for r in resumed.history] == [1, 2, 3]

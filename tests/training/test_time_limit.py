@@ -10,6 +10,8 @@ import torch
 import ionfno.training.loop as loop
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
 
+from ._helpers import StopTraining, stop_at
+
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -86,15 +88,8 @@ def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, mo
     monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
     whole = train(cfg, synthetic_h5, tmp_path / "whole", device="cpu", progress=False)
 
-    class Stop(Exception):
-        pass
-
-    def stop_at_1(epoch, metrics):
-        if epoch == 1:
-            raise Stop
-
-    with pytest.raises(Stop):
-        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at_1)
+    with pytest.raises(StopTraining):
+        train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at(1))
     # The machine "got faster": a new probe would plan 6 epochs; the resumed run must not re-plan.
     monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(5.0))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
