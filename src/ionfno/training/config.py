@@ -163,7 +163,7 @@ class TrainConfig:
     coarse_factor: int = 2
     # Wall-clock budget of the epoch loop [s] (None = no budget). Before the first epoch a few
     # real steps (and a validation batch) are timed, and the run is planned to the number of
-    # epochs that fits 95 % of the budget, at most `epochs` (`coarse_epochs` scaled in
+    # epochs that fits 90 % of the budget, at most `epochs` (`coarse_epochs` scaled in
     # proportion); every per-step schedule is sized to that plan, which the checkpoint keeps, so
     # a resumed run follows the same plan. If the machine slows down, the run stops after the
     # epoch that would otherwise end past the budget. Data loading and the final test pass come
