@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def strip_times(history):
+    """Metrics rows without their timing columns (``*time_s``), which differ between runs."""
+    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in history]
+
+
 class StopTraining(Exception):
     """Raised by :func:`stop_at`: a stand-in for a kill between two epochs."""
 

@@ -10,7 +10,7 @@ import torch
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
 from ionfno.training.loop import _csv_text
 
-from ._helpers import StopTraining, stop_at
+from ._helpers import StopTraining, stop_at, strip_times
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -52,8 +52,7 @@ def test_the_run_switches_to_the_full_grid_and_resumes_across_the_switch(synthet
     with pytest.raises(StopTraining):
         train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at(2))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
-    strip = lambda h: [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in h]  # noqa: E731
-    assert strip(resumed.history) == strip(full.history)
+    assert strip_times(resumed.history) == strip_times(full.history)
     with open(tmp_path / "cut" / "metrics.csv") as f:
         assert [r["train_points"] for r in csv.DictReader(f)] == ["64", "64", "128", "128"]
 

@@ -28,10 +28,6 @@ def tiny(*overrides):
     )
 
 
-def _strip(history):
-    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in history]
-
-
 def test_two_workers_train_as_one_process_does(synthetic_h5, tmp_path):
     # Splitting each batch and summing the shards' weighted gradients is the batch gradient:
     # only the float summation order differs, so the runs agree to float32 rounding.

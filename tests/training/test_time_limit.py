@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -10,17 +11,13 @@ import torch
 import ionfno.training.loop as loop
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
 
-from ._helpers import StopTraining, stop_at
+from ._helpers import StopTraining, stop_at, strip_times
 
 pytestmark = pytest.mark.timeout(180)
 
 
 def tiny(*overrides):
     return apply_overrides(load_preset("tiny"), ["threads=1", "checkpoint_every=1", *overrides])
-
-
-def _strip(history):
-    return [{k: v for k, v in r.items() if not k.endswith("time_s")} for r in history]
 
 
 @pytest.mark.parametrize(
@@ -71,10 +68,12 @@ def test_a_budgeted_run_is_the_run_of_its_planned_length(synthetic_h5, tmp_path,
     # 3 epochs of 10 s fit 90 % of 35 s: the run must be exactly the 3-epoch run, one-cycle
     # schedule included (its rate reaches the floor at the plan's last step, not at epoch 20's).
     monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
-    budgeted = train(tiny("epochs=20", "time_limit_s=35"), synthetic_h5, tmp_path / "b", device="cpu", progress=False)
+    budgeted = train(
+        tiny("epochs=20", "time_limit_s=35"), synthetic_h5, tmp_path / "b", device="cpu", progress=False
+    )
     plain = train(tiny("epochs=3"), synthetic_h5, tmp_path / "p", device="cpu", progress=False)
     assert budgeted.planned_epochs == 3 and budgeted.epochs_run == 3 and not budgeted.stopped_by_time
-    assert _strip(budgeted.history) == _strip(plain.history)
+    assert strip_times(budgeted.history) == strip_times(plain.history)
     ck = load_checkpoint(tmp_path / "b" / "last.pt")
     assert ck["planned_epochs"] == 3 and ck["finished"]
     assert ck["config"]["train"]["epochs"] == 20  # the config is kept as given
@@ -94,20 +93,21 @@ def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, mo
     monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(5.0))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     assert resumed.planned_epochs == 3 and resumed.epochs_run == 3
-    assert _strip(resumed.history) == _strip(whole.history)
+    assert strip_times(resumed.history) == strip_times(whole.history)
     a = load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
     b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
     for k in a:
         assert torch.equal(a[k], b[k]), k
 
 
-def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(synthetic_h5, tmp_path, monkeypatch):
+def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(
+    synthetic_h5, tmp_path, monkeypatch
+):
     # The probe claims epochs are free (plan = all 5), but the budget is a millisecond: the run
     # must stop after its first epoch, validated, with a best checkpoint and test errors.
     monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(1e-9))
-    res = train(
-        tiny("epochs=5", "val_every=3", "time_limit_s=0.001"), synthetic_h5, tmp_path / "r", device="cpu", progress=False
-    )
+    cfg = tiny("epochs=5", "val_every=3", "time_limit_s=0.001")
+    res = train(cfg, synthetic_h5, tmp_path / "r", device="cpu", progress=False)
     assert res.planned_epochs == 5
     assert res.epochs_run == 1 and res.stopped_by_time
     assert math.isfinite(res.history[-1]["val_loss"])  # validated although val_every=3
@@ -115,20 +115,19 @@ def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(synthet
     ck = load_checkpoint(tmp_path / "r" / "last.pt")
     assert ck["finished"] and ck["stopped_by_time"]
     # Running the command again finds the run finished; it does not train on past the budget.
-    again = train(
-        tiny("epochs=5", "val_every=3", "time_limit_s=0.001"), synthetic_h5, tmp_path / "r", device="cpu", progress=False
-    )
+    again = train(cfg, synthetic_h5, tmp_path / "r", device="cpu", progress=False)
     assert again.epochs_run == 1 and again.stopped_by_time
 
 
-@pytest.mark.skipif((__import__("os").cpu_count() or 1) < 2, reason="needs 2 CPU cores for 2 workers")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores for 2 workers")
 def test_the_probe_runs_through_the_data_parallel_workers(synthetic_h5, tmp_path):
     # A generous budget on the real probe: the plan is the config's cap, and the run with
     # 2 workers is the ordinary one (the probe left weights and shuffling untouched).
     cfg = tiny("epochs=2", "batch_size=7", "coarse_epochs=1", "time_limit_s=3600")
-    res = train(apply_overrides(cfg, ["workers=2"]), synthetic_h5, tmp_path / "w", device="cpu", progress=False)
-    ref = train(tiny("epochs=2", "batch_size=7", "coarse_epochs=1"), synthetic_h5, tmp_path / "r", device="cpu",
-                progress=False)
+    two = apply_overrides(cfg, ["workers=2"])
+    res = train(two, synthetic_h5, tmp_path / "w", device="cpu", progress=False)
+    plain = tiny("epochs=2", "batch_size=7", "coarse_epochs=1")
+    ref = train(plain, synthetic_h5, tmp_path / "r", device="cpu", progress=False)
     assert res.planned_epochs == 2 and not res.stopped_by_time
     torch.testing.assert_close(
         torch.tensor([r["train_loss"] for r in res.history]),

@@ -194,7 +194,9 @@ class TrainConfig:
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"train.grad_clip must be > 0 or None, got {self.grad_clip}")
         if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
-            raise ValueError(f"train.time_limit_s must be a positive number of seconds or None, got {self.time_limit_s}")
+            raise ValueError(
+                f"train.time_limit_s must be a positive number of seconds or None, got {self.time_limit_s}"
+            )
 
 
 @dataclass

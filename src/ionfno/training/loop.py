@@ -38,7 +38,7 @@ import torch
 from .._io import atomic_path, write_json_atomic
 from ..data.dataset import OperatorDataset, SplitData, read_split_tensors
 from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RunConfig, config_from_dict
+from .config import RunConfig, TrainConfig, config_from_dict
 from .schedulers import STEP_PER_BATCH, make_scheduler
 
 __all__ = [
@@ -370,10 +370,10 @@ def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfi
     }
 
 
-# Share of train.time_limit_s the plan fills. Real epochs ran 4-8 % longer than the probe's
-# estimate (HH, hh-quick: probe 10.5 s, epochs 10.9 s on average; the probe's few samples sit in
-# cache, real batches are gathered from the whole split, and checkpoints are written), which
-# 0.95 left 1 % of room for; 0.90 leaves about 5 %.
+# Share of train.time_limit_s the plan fills. Real epochs ran about 4 % longer than the probe's
+# estimate on average (HH, hh-quick: probe 10.5 s, epochs 9.3-12.6 s, mean 10.9 s; the probe's
+# few samples sit in cache, real batches are gathered from the whole split, and checkpoints are
+# written), which a fill of 0.95 left 1 % of room for; 0.90 leaves about 5 %.
 _PLAN_FILL = 0.90
 
 
@@ -420,7 +420,9 @@ def probe_epoch_seconds(
     def run(n: int) -> float:
         t0 = time.perf_counter()
         if pool is not None:
-            pool.train_one_epoch(key, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen)
+            pool.train_one_epoch(
+                key, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen
+            )
         else:
             train_one_epoch(model, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b,
                             generator=gen, device=device)
@@ -443,7 +445,7 @@ def probe_epoch_seconds(
     return math.ceil(x.shape[0] / b) * t_step + t_val / tc.val_every
 
 
-def plan_epochs(tc: Any, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
+def plan_epochs(tc: TrainConfig, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
     """Epochs (and coarse epochs) that fit ``_PLAN_FILL`` of ``tc.time_limit_s``.
 
     The coarse share ``coarse_epochs / epochs`` of the config is kept; the result is at least
@@ -603,11 +605,11 @@ def train(
                 int(ck.get("planned_coarse_epochs", cfg.train.coarse_epochs)),
             )
         elif cfg.train.time_limit_s is not None:
-            probe = dict(cfg=cfg, loss_fn=loss_fn, device=dev, pool=pool)
-            full_s = probe_epoch_seconds(model, train_ds.x, train_ds.y, val_ds.x, val_ds.y, key="full", **probe)
+            probe = dict(val_x=val_ds.x, val_y=val_ds.y, cfg=cfg, loss_fn=loss_fn, device=dev, pool=pool)
+            full_s = probe_epoch_seconds(model, train_ds.x, train_ds.y, key="full", **probe)
             coarse_s = None
             if coarse_x is not None:
-                coarse_s = probe_epoch_seconds(model, coarse_x, coarse_y, val_ds.x, val_ds.y, key="coarse", **probe)
+                coarse_s = probe_epoch_seconds(model, coarse_x, coarse_y, key="coarse", **probe)
             plan = plan_epochs(cfg.train, full_s, coarse_s)
             print(
                 f"train: time limit {cfg.train.time_limit_s:.0f} s, an epoch takes about {full_s:.1f} s"
