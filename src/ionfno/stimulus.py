@@ -60,6 +60,34 @@ class Stimulus(ABC):
     def sample(self, t: np.ndarray) -> np.ndarray:
         """Sampled input on the grid ``t`` (shape ``(N,)``), shape ``(B, N)``."""
 
+    def pieces(self, t_end: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The protocol as linear pieces between its breakpoints, for compiled solvers.
+
+        Every protocol here is linear in time between consecutive breakpoints
+        (:meth:`jump_times`): constant for pulses and ``"hold"`` waveforms, linear for
+        ``"linear"`` waveforms. Piece ``k`` of a sample runs from ``stops[k-1]`` (0 for
+        ``k = 0``) to ``stops[k]``, and its current goes linearly from ``v_start[k]`` to
+        ``v_end[k]`` (the values of :meth:`current` at its two ends, taken on the piece).
+
+        Returns
+        -------
+        stops, v_start, v_end : ndarray, shape (B, K + 1)
+            Piece ends (the last is ``t_end``; padding pieces are empty, at ``t_end``) [ms],
+            and the current at each piece's start and end [current unit].
+        """
+        edges = self.jump_times(t_end)
+        B = self.batch_size
+        stops = np.concatenate([edges, np.full((B, 1), float(t_end))], axis=1)
+        stops = np.where(stops < t_end, stops, float(t_end))  # padding (+inf) -> t_end
+        starts = np.concatenate([np.zeros((B, 1)), stops[:, :-1]], axis=1)
+        mid = 0.5 * (starts + stops)
+        v_start = np.empty_like(stops)
+        v_end = np.empty_like(stops)
+        for k in range(stops.shape[1]):
+            v_start[:, k] = self.current(starts[:, k], mid[:, k])
+            v_end[:, k] = self.current(stops[:, k], mid[:, k])
+        return stops, v_start, v_end
+
     @abstractmethod
     def select(self, index: np.ndarray | slice) -> Stimulus:
         """The sub-batch ``index`` as a new stimulus."""

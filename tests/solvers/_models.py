@@ -1,4 +1,8 @@
-"""Tiny test models with known solutions, for the solver tests."""
+"""Tiny test models with known solutions, for the solver tests.
+
+Each has a NumPy ``rhs_linear`` and a compiled one-cell ``kernel`` (numba, the signature of
+:data:`ionfno.ionic.kernels.RHS_SIGNATURE`), so that both ``fast`` and ``fast_numpy`` run them.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,25 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
+from numba import njit
 
 from ionfno.ionic.base import IonicModel
+from ionfno.ionic.kernels import JIT_OPTIONS, RHS_SIGNATURE
+
+
+@njit(RHS_SIGNATURE, **JIT_OPTIONS)
+def _clamped_gate_rhs(t, y, p, i_app, f, a):
+    # p = (alpha, beta)
+    f[0] = i_app
+    f[1] = p[0] * (1.0 - y[1]) - p[1] * y[1]
+    a[0] = 0.0
+    a[1] = -(p[0] + p[1])
+
+
+@njit(RHS_SIGNATURE, **JIT_OPTIONS)
+def _fragile_rhs(t, y, p, i_app, f, a):
+    f[0] = -y[0] + i_app * y[0] * y[0]
+    a[0] = 0.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +63,9 @@ class ClampedGate(IonicModel):
         x_inf = self.alpha / k
         return x_inf + (x0 - x_inf) * np.exp(-k * t)
 
+    def kernel(self, params):
+        return _clamped_gate_rhs, np.array([self.alpha, self.beta])
+
     def rhs_linear(self, t, y, params, i_app):
         dy = np.empty_like(y)
         a = np.zeros_like(y)
@@ -65,6 +89,9 @@ class Fragile(IonicModel):
 
     def default_state(self):
         return np.array([1.0])
+
+    def kernel(self, params):
+        return _fragile_rhs, np.zeros(1)
 
     def rhs_linear(self, t, y, params, i_app):
         i_app = np.asarray(i_app)[..., None] if np.ndim(i_app) else i_app

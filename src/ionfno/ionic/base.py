@@ -215,6 +215,36 @@ class IonicModel(ABC):
             ``d(dydt_i)/dy_i`` for gates (``-1/tau``), 0 for other states.
         """
 
+    def kernel(self, params: Any) -> tuple[Any, np.ndarray]:
+        """The compiled one-cell vector field and the parameters packed for it.
+
+        The scalar twin of :meth:`rhs_linear` for the compiled solver (``fast``), written
+        once per model in :mod:`ionfno.ionic.kernels` and compiled with numba (imported here,
+        lazily, on first use).
+
+        Parameters
+        ----------
+        params : Params
+            Model parameters.
+
+        Returns
+        -------
+        rhs : numba function of type :data:`ionfno.ionic.kernels.RHS_TYPE`
+            ``rhs(t, y, p, i_app, f, a)`` for one cell: writes ``dydt`` into ``f`` and the
+            gates' diagonal coefficient into ``a`` (arrays of shape ``(n_states,)``).
+        p : ndarray, shape (m,), float64
+            ``params`` packed in the order ``rhs`` reads them.
+
+        Raises
+        ------
+        NotImplementedError
+            The model has no compiled kernel (integrate it with ``method="fast_numpy"``).
+        """
+        raise NotImplementedError(
+            f"Model {self.name!r} has no compiled kernel (IonicModel.kernel); "
+            f"use method='fast_numpy' or 'reference'"
+        )
+
     def rhs(
         self, t: np.ndarray | float, y: np.ndarray, params: Any, i_app: np.ndarray | float
     ) -> np.ndarray:

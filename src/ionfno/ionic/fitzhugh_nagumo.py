@@ -56,6 +56,11 @@ class FitzHughNagumo(IonicModel):
     def default_state(self) -> np.ndarray:
         return np.zeros(2)
 
+    def kernel(self, params):
+        from .kernels import fhn
+
+        return fhn.rhs, fhn.pack(params)
+
     def rhs_linear(self, t, y, params, i_app):
         p = params
         V, w = y[..., 0], y[..., 1]

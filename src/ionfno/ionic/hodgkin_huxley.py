@@ -95,6 +95,11 @@ class HodgkinHuxley(IonicModel):
             "IL": p.g_L * (V - p.V_L),
         }
 
+    def kernel(self, params):
+        from .kernels import hh
+
+        return hh.rhs, hh.pack(params)
+
     def rhs_linear(self, t, y, params, i_app):
         p = params
         V, m, h, n = (y[..., i] for i in range(4))

@@ -612,6 +612,13 @@ class OHaraRudy(IonicModel):
         return d
 
     # ---------------------------------------------------------------- vector field
+    def kernel(self, params):
+        if not isinstance(params, OHaraRudyParams):
+            raise TypeError(f"ORd expects OHaraRudyParams, got {type(params).__name__}")
+        from .kernels import ord as compiled
+
+        return compiled.rhs, compiled.pack(params)
+
     def rhs_linear(self, t, y, params, i_app):
         """Vector field and the exact diagonal coefficient of each linear state.
 

@@ -1,4 +1,4 @@
-"""Solvers: batched exponential integrators and a SciPy reference behind one ``simulate``.
+"""Solvers: the compiled exponential integrator, its NumPy twin and a SciPy reference behind one ``simulate``.
 
 >>> from ionfno.solvers import simulate
 >>> from ionfno.stimulus import pulse
@@ -11,6 +11,7 @@ from .base import Solver as Solver
 from .base import Status as Status
 from .base import Trajectory as Trajectory
 from .base import state_floor as state_floor
+from .compiled import CompiledSolver as CompiledSolver
 from .exponential import ExponentialSolver as ExponentialSolver
 from .exponential import phi1 as phi1
 from .integrate import SOLVERS as SOLVERS

@@ -63,7 +63,7 @@ solving electro-physiology membrane equations. ETNA 35:234-256.
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -179,8 +179,6 @@ class ExponentialSolver(Solver):
     finite).
     """
 
-    name: ClassVar[str] = "fast"
-
     def __init__(
         self,
         scheme: str = "rl2",
@@ -196,6 +194,7 @@ class ExponentialSolver(Solver):
         if scheme == "rl1" and adaptive:
             raise ValueError("rl1 has no embedded error estimate; use adaptive=False")
         self.scheme = scheme
+        self.name = "fast_numpy" if adaptive else "rush_larsen"  # registry name (integrate.SOLVERS)
         self.order = 1 if scheme == "rl1" else 2
         self.adaptive = adaptive
         self.tol = tol

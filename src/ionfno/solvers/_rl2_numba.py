@@ -1,0 +1,289 @@
+"""The compiled RL2 integrator: one cell per call, a ``prange`` loop over the batch.
+
+The scheme, error control, stimulus-edge stepping, dense output and status codes are those
+of :class:`ionfno.solvers.exponential.ExponentialSolver` (its module docstring has the
+equations); this is the same algorithm written for one sample at a time in scalar code, so
+that numba compiles it to a loop without per-step Python or array overhead. The NumPy
+solver stays as the tested reference (``fast_numpy``); ``tests/solvers/test_compiled.py``
+checks that both agree.
+
+Arrays of one call (``B`` samples, ``n`` states, ``K`` pieces of the stimulus, ``N`` output
+points)::
+
+    y0        (B, n)     initial states
+    p         (m,)       packed model parameters (``IonicModel.kernel``)
+    stops     (B, K)     end of each stimulus piece; the last is t_end (padding = t_end)
+    v_start   (B, K)     current at the start of each piece
+    v_end     (B, K)     current at the end of each piece (linear in between)
+    t_eval    (N,)       output times in [0, t_end]
+    atol      (n,)       absolute tolerance per state
+    gate      (n,)       True for the states integrated exponentially
+    out       (B, n, N)  output; NaN after a failure
+    status    (B,)       int8 Status code
+    steps, rejected (B,) int64 accepted and rejected steps
+
+A sample's result depends only on its own inputs: no state is shared between samples, so
+the batch size, the order of the samples and the number of threads do not change a bit of
+it. Compiled with explicit signatures and ``cache=True`` (see :mod:`ionfno.ionic.kernels`);
+no ``fastmath``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange, types
+
+from ..ionic.kernels import RHS_TYPE
+
+__all__ = ["integrate_batch", "OK", "NONFINITE", "MAX_STEPS", "SOLVER_ERROR"]
+
+# ionfno.solvers.base.Status, as plain ints for the compiled code
+OK, NONFINITE, MAX_STEPS, SOLVER_ERROR = 0, 1, 2, 3
+
+_OPTS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+
+@njit(**_OPTS)
+def _phi12(z):
+    """``(phi1(z), phi2(z))``; Taylor series below |z| < 1e-2 (as ``exponential.phi12``)."""
+    if abs(z) < 1e-2:
+        p1 = 1.0 + z * (1 / 2 + z * (1 / 6 + z * (1 / 24 + z * (1 / 120 + z / 720))))
+        p2 = 1 / 2 + z * (1 / 6 + z * (1 / 24 + z * (1 / 120 + z * (1 / 720 + z / 5040))))
+        return p1, p2
+    e = math.expm1(z)
+    return e / z, (e - z) / (z * z)
+
+
+@njit(**_OPTS)
+def _phi1(z):
+    if abs(z) < 1e-2:
+        return 1.0 + z * (1 / 2 + z * (1 / 6 + z * (1 / 24 + z * (1 / 120 + z / 720))))
+    return math.expm1(z) / z
+
+
+@njit(**_OPTS)
+def _current(stops, v_start, v_end, k, t):
+    """The stimulus on piece ``k`` at time ``t``: linear from v_start to v_end."""
+    v0, v1 = v_start[k], v_end[k]
+    if v0 == v1:
+        return v0  # pulses: exactly the amplitude, so the delivered charge is exact
+    t0 = stops[k - 1] if k > 0 else 0.0
+    return v0 + (t - t0) / (stops[k] - t0) * (v1 - v0)
+
+
+@njit(**_OPTS)
+def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step,
+                  max_steps, out, counts):
+    """Integrate one sample into ``out`` (n, N); return its status, steps into ``counts``.
+
+    ``dt > 0`` selects fixed steps of ``dt`` (still stepping onto every stop); ``dt == 0``
+    the error-controlled mode. ``counts`` (2,) receives accepted and rejected steps.
+    """
+    n = y0.shape[0]
+    N = t_eval.shape[0]
+    fixed = dt > 0.0
+    last = stops.shape[0] - 1
+    h_min = 1e-12 * t_end
+
+    y = y0.copy()
+    ylo = y0.copy()
+    yhi = y0.copy()
+    f0 = np.empty(n)
+    a0 = np.empty(n)
+    f1 = np.empty(n)
+    a1 = np.empty(n)
+    y1 = np.empty(n)
+    y2 = np.empty(n)
+    df = np.empty(n)
+    z = np.zeros(n)
+    dN = np.zeros(n)
+    # dense-output coefficients per state: cubic in theta, then the expm1 weight and rate
+    c1 = np.empty(n)
+    c2 = np.empty(n)
+    c3 = np.empty(n)
+    c4 = np.empty(n)
+    c5 = np.empty(n)
+
+    g = 0
+    while g < N and t_eval[g] <= 0.0:
+        for j in range(n):
+            out[j, g] = y0[j]
+        g += 1
+    t = 0.0
+    k = 0
+    nstep = 0
+    nrej = 0
+    status = OK
+
+    if fixed:
+        h = dt
+    else:
+        # First step from the size of the derivative (Hairer, Norsett & Wanner, II.4).
+        rhs(t, y, p, _current(stops, v_start, v_end, 0, t), f0, a0)
+        d0 = 0.0
+        d1 = 0.0
+        d1_bad = False
+        for j in range(n):
+            sc = atol[j] + rtol * abs(y[j])
+            d0 = max(d0, abs(y[j]) / sc)
+            r = abs(f0[j]) / sc
+            if not math.isfinite(r):
+                d1_bad = True
+            d1 = max(d1, r)
+        if d0 < 1e-5 or d1 < 1e-5 or d1_bad:
+            h = 1e-6 * t_end
+        else:
+            h = 0.01 * d0 / d1
+        h = min(h, max_step)
+        if not (math.isfinite(h) and h > 0.0):
+            h = 1e-6 * t_end
+
+    while True:
+        stop = stops[k]
+        if fixed:
+            snap = stop - t <= h * (1.0 + 1e-9)
+        else:
+            h = min(h, max_step)
+            snap = stop - t <= 1.1 * h  # stretch a step by up to 10 % rather than leave a sliver
+        hs = stop - t if snap else h
+        tn = stop if snap else t + hs
+
+        # Stage 1: RL1 on the gates, forward Euler on the rest.
+        rhs(t, y, p, _current(stops, v_start, v_end, k, t), f0, a0)
+        for j in range(n):
+            if gate[j]:
+                y1[j] = y[j] + hs * _phi1(a0[j] * hs) * f0[j]
+            else:
+                y1[j] = f0[j] * hs + y[j]
+        # Stage 2: Heun on the rest; ETD2 on the gates with the averaged a (module docstring
+        # of exponential.py), and the embedded estimate |y2 - y1| in units of the tolerance.
+        rhs(tn, y1, p, _current(stops, v_start, v_end, k, tn), f1, a1)
+        err = 0.0
+        finite = True
+        for j in range(n):
+            d = f1[j] - f0[j]
+            df[j] = d
+            if gate[j]:
+                ab = (a0[j] + a1[j]) * 0.5
+                dn = d - ab * (y1[j] - y[j])
+                zj = ab * hs
+                p1, p2 = _phi12(zj)
+                y2[j] = (p2 * dn + p1 * f0[j]) * hs + y[j]
+                z[j] = zj
+                dN[j] = dn
+                e = abs(y2[j] - y1[j]) / (1.0 + zj * zj)  # drift of a stiff gate's steady state
+            else:
+                y2[j] = (d * 0.5 + f0[j]) * hs + y[j]
+                e = abs(y2[j] - y1[j])
+            e /= rtol * (yhi[j] - ylo[j]) + atol[j]
+            if not math.isfinite(e):
+                finite = False
+            elif e > err:
+                err = e
+
+        if fixed:
+            acc = finite
+            fail = not finite
+            under = False
+        else:
+            acc = finite and err <= 1.0
+            fail = (not finite) and hs <= h_min
+            under = finite and (not snap) and hs <= h_min  # step size underflow (a blow-up)
+            if not finite:
+                # a non-finite derivative at an accepted state: no smaller step helps
+                for j in range(n):
+                    if not math.isfinite(f0[j]):
+                        fail = True
+                fac = 0.25
+                h = h * fac
+            else:
+                fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err**-0.5))
+                h = hs * fac  # snapped steps restart from their own size
+            acc = acc and not fail
+            fail = fail or under
+
+        if acc:
+            # Output grid points in (t, tn] from the dense output of this step.
+            if g < N and t_eval[g] <= tn:
+                for j in range(n):
+                    c1[j] = f0[j] * hs
+                    c2[j] = df[j] * (0.5 * hs)
+                    c3[j] = 0.0
+                    c4[j] = 0.0
+                    c5[j] = 0.0
+                    if gate[j]:
+                        zj = z[j]
+                        u = hs * (zj * f0[j] + dN[j])
+                        if abs(zj) >= 1e-3:
+                            c1[j] = -hs * dN[j] * (1.0 / zj)
+                            c2[j] = 0.0
+                            c4[j] = u * (1.0 / zj) * (1.0 / zj)
+                            c5[j] = zj
+                        else:
+                            c2[j] = 0.5 * u
+                            c3[j] = zj * u * (1.0 / 6.0)
+                while g < N and t_eval[g] <= tn:
+                    if t_eval[g] == tn:
+                        for j in range(n):  # a grid point at the step's end gets y_{n+1} itself
+                            out[j, g] = y2[j]
+                    else:
+                        th = (t_eval[g] - t) / hs
+                        for j in range(n):
+                            v = ((c3[j] * th + c2[j]) * th + c1[j]) * th + y[j]
+                            if c5[j] != 0.0:
+                                v += math.expm1(c5[j] * th) * c4[j]
+                            out[j, g] = v
+                    g += 1
+            t = tn
+            for j in range(n):
+                y[j] = y2[j]
+                ylo[j] = min(ylo[j], y2[j])
+                yhi[j] = max(yhi[j], y2[j])
+            if snap:
+                k += 1
+                # coincident stops (a pulse ending where the next begins): skip those passed
+                while k < last and stops[k] <= t:
+                    k += 1
+                k = min(k, last)
+            nstep += 1
+            if snap and t >= t_end:
+                break
+        elif not fail:
+            nrej += 1
+        if fail:
+            status = SOLVER_ERROR if under else NONFINITE
+            break
+        if nstep + nrej >= max_steps:
+            status = MAX_STEPS
+            break
+
+    if status != OK:
+        for gg in range(g, N):
+            for j in range(n):
+                out[j, gg] = np.nan
+    counts[0] = nstep
+    counts[1] = nrej
+    return status
+
+
+_f8 = types.float64
+_v8 = types.float64[::1]
+_m8 = types.float64[:, ::1]
+_BATCH_SIGNATURE = types.void(
+    RHS_TYPE, _m8, _v8, _m8, _m8, _m8, _v8, _f8, _f8, _v8, types.boolean[::1], _f8, _f8, types.int64,
+    types.float64[:, :, ::1], types.int8[::1], types.int64[::1], types.int64[::1],
+)
+
+
+@njit(_BATCH_SIGNATURE, parallel=True, **_OPTS)
+def integrate_batch(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step,
+                    max_steps, out, status, steps, rejected):
+    """:func:`integrate_one` for every sample of the batch, in parallel over samples."""
+    for i in prange(y0.shape[0]):
+        counts = np.zeros(2, dtype=np.int64)
+        status[i] = integrate_one(rhs, y0[i], p, stops[i], v_start[i], v_end[i], t_eval, t_end, rtol,
+                                  atol, gate, dt, max_step, max_steps, out[i], counts)
+        steps[i] = counts[0]
+        rejected[i] = counts[1]

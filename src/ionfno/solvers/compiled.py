@@ -1,0 +1,140 @@
+"""``fast``: the adaptive exponential RL2 scheme, compiled per cell, parallel over cells.
+
+The product solver. Same scheme, error control, stepping onto stimulus edges, dense output
+and per-sample status as the NumPy :class:`~ionfno.solvers.exponential.ExponentialSolver`
+(whose module docstring gives the equations), but each cell is integrated by its own
+compiled loop (:mod:`ionfno.solvers._rl2_numba`) calling the model's compiled one-cell
+vector field (:meth:`ionfno.ionic.IonicModel.kernel`), and the cells of a batch run in
+parallel on numba's threads. One code path for one cell and for 10 000: a lone cell costs
+what it costs inside a batch (ORd, one 1000 ms beat at the default tolerance: about 3600
+steps, a few ms; BENCHMARKS.md), where the NumPy solver needed hundreds of cells to share
+its per-step overhead.
+
+Compilation: numba compiles the integrator and each model's vector field on first use and
+caches the machine code on disk (``__pycache__`` beside the sources, or ``NUMBA_CACHE_DIR``);
+later processes load it in a fraction of a second. The first run after an install pays the
+compilation (seconds; BENCHMARKS.md lists cold and cached times).
+
+Caveat (myokit's, for its own Rush–Larsen option): stability does not imply accuracy. The
+exponential update keeps fast gates stable at any step; accuracy comes from the error
+control, whose default tolerances are calibrated per model against the SciPy reference
+(:data:`~ionfno.solvers.exponential.DEFAULT_TOL`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..ionic.base import IonicModel
+from .base import Solver, state_floor
+from .exponential import DEFAULT_TOL, DEFAULT_TOL_OTHER
+
+__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS"]
+
+DEFAULT_MAX_STEPS = 10_000_000
+"""Default step limit per sample (accepted + rejected). Far above what any tolerance down to
+1e-8 needs on the dataset mixtures (HH, 100 ms of repetitive firing at rtol 1e-8: ~1e6
+steps), so a tighter tolerance never fails where a looser one succeeds; it only stops an
+integration that makes no progress (a few seconds to a minute of CPU for one sample)."""
+
+
+class CompiledSolver(Solver):
+    """Adaptive RL2 (exponential Heun) with numba: one compiled loop per cell.
+
+    Parameters
+    ----------
+    tol : float or None
+        Default tolerance: ``rtol = tol``, ``atol = tol * floor`` per state (floors from
+        :data:`ionfno.solvers.base.UNIT_FLOOR`). None: the per-model value in
+        :data:`~ionfno.solvers.exponential.DEFAULT_TOL`.
+    max_step : float
+        Largest step [time unit].
+
+    Notes
+    -----
+    With ``dt`` given to :meth:`solve`, the solver takes fixed steps of ``dt`` (still
+    stepping onto every stimulus edge), as the NumPy solver does. ``chunk_size`` only sets how
+    many cells run between two updates of the progress bar; ``threads`` caps numba's threads
+    for the call (default: numba's setting, ``NUMBA_NUM_THREADS``, all cores unless set).
+    """
+
+    name: ClassVar[str] = "fast"
+    order = 2
+    adaptive = True
+
+    def __init__(self, *, tol: float | None = None, max_step: float = math.inf) -> None:
+        self.tol = tol
+        self.max_step = max_step
+
+    def __repr__(self) -> str:
+        return f"CompiledSolver(tol={self.tol}, max_step={self.max_step})"
+
+    def default_tolerances(self, model: IonicModel) -> tuple[float, np.ndarray]:
+        tol = self.tol if self.tol is not None else DEFAULT_TOL.get(model.name, DEFAULT_TOL_OTHER)
+        return tol, tol * state_floor(model)
+
+    def solve(self, model, stimulus, t_eval, t_end, y0, params, *, rtol, atol, dt, max_steps, progress,
+              chunk_size=None, threads=None):
+        import numba
+
+        from . import _rl2_numba
+
+        rhs, p = model.kernel(params)
+        B, n = y0.shape
+        N = t_eval.shape[0]
+        stops, v_start, v_end = stimulus.pieces(t_end)
+        args = dict(
+            p=np.array(p, dtype=np.float64),
+            t_eval=np.array(t_eval, dtype=np.float64),
+            t_end=float(t_end),
+            rtol=float(rtol),
+            atol=np.array(np.broadcast_to(atol, (n,)), dtype=np.float64),  # a writable copy
+            gate=np.ascontiguousarray(model.gate_mask, dtype=np.bool_),
+            dt=0.0 if dt is None else float(dt),
+            max_step=float(self.max_step),
+        )
+        if max_steps is None:
+            max_steps = (int(math.ceil(t_end / dt)) + 2 * stops.shape[1] + 10) if dt is not None \
+                else DEFAULT_MAX_STEPS
+        states = np.empty((B, n, N))
+        status = np.zeros(B, dtype=np.int8)
+        steps = np.zeros(B, dtype=np.int64)
+        rejected = np.zeros(B, dtype=np.int64)
+        y0 = np.array(y0, dtype=np.float64)  # C-contiguous and writable, as the signature requires
+
+        old_threads = numba.get_num_threads()
+        if threads is not None:
+            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        # Without a progress bar the whole batch is one call; with one, chunks of about 1 % of
+        # it (at least 4 per thread) so the bar moves and the threads stay busy.
+        if progress:
+            chunk = int(chunk_size or max(4 * numba.get_num_threads(), -(-B // 100)))
+        else:
+            chunk = B
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=B, desc=f"{model.name} ({self.name})", unit="sample")
+        try:
+            # Cells differ in cost (a firing cell takes several times the steps of a quiet
+            # one): hand them to the threads one at a time rather than in equal blocks.
+            with numba.parallel_chunksize(1):
+                for lo in range(0, B, chunk):
+                    hi = min(lo + chunk, B)
+                    _rl2_numba.integrate_batch(
+                        rhs, y0[lo:hi], args["p"], stops[lo:hi], v_start[lo:hi], v_end[lo:hi],
+                        args["t_eval"], args["t_end"], args["rtol"], args["atol"], args["gate"],
+                        args["dt"], args["max_step"], int(max_steps), states[lo:hi], status[lo:hi],
+                        steps[lo:hi], rejected[lo:hi],
+                    )
+                    if bar is not None:
+                        bar.update(hi - lo)
+        finally:
+            numba.set_num_threads(old_threads)
+            if bar is not None:
+                bar.close()
+        return states, status, {"steps": steps, "rejected": rejected, "rhs_evals": 2 * (steps + rejected)}
