@@ -140,12 +140,15 @@ def test_reproduce_with_tuning_trains_both_spaces_and_overlays_them(tmp_path):
     plan = {
         "data": {"n_train": 16, "n_val": 4, "n_test": 4, "seed": 0, "n_points": 504, "workers": 1},
         "tune": {
-            "spaces": ["constrained", "unconstrained"],
+            "spaces": {"constrained": "constrained", "unconstrained": "study-unconstrained"},
             "trials": 2,
             "threads": 1,
             "grace": 1,
+            "base_first": True,
             "overrides": ["train.epochs=1", "train.threads=1"],
         },
+        "train": {"preset": "tiny", "overrides": ["train.threads=1"]},
+        "default_run": True,
         "final_overrides": ["train.epochs=2"],
         "evaluate": {
             "speed_samples": 2,
@@ -156,7 +159,9 @@ def test_reproduce_with_tuning_trains_both_spaces_and_overlays_them(tmp_path):
         },
     }
     summary = reproduce("fhn", plan, tmp_path, device="cpu", progress=False)
-    assert set(summary["runs"]) == {"constrained", "unconstrained"}
+    assert list(summary["runs"]) == ["default", "constrained", "unconstrained"]
+    assert (tmp_path / "tune-study-unconstrained").is_dir()
+    assert "| default |" in (tmp_path / "summary.md").read_text()
     res = json.loads((tmp_path / "reports/constrained/results.json").read_text())
     assert {"tuning_history", "loss_curves"} <= set(res["figures"])
     assert res["epoch"] == 2 and res["run_label"] == "constrained"

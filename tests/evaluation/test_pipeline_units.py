@@ -10,6 +10,7 @@ import pytest
 from ionfno.data.storage import write_arrays
 from ionfno.evaluation.pipeline import EvaluateOptions, ood_protocols, read_tuning_trials, training_statistics
 from ionfno.evaluation.reproduce import load_reproduce_preset, reproduce, resolve_plan
+from ionfno.evaluation.study import study_results
 
 
 def test_training_statistics_streams_blocks_and_matches_numpy(tmp_path, rng):
@@ -49,6 +50,37 @@ def test_options_and_tuning_reader_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="speed_samples"):
         EvaluateOptions(speed_samples=-1)
     assert read_tuning_trials(tmp_path) == []
+
+
+def test_paper_plan_has_the_studys_three_columns():
+    from ionfno.evaluation.reproduce import _space_labels, format_summary
+
+    for model in ("fhn", "hh", "ord"):
+        plan = resolve_plan(model, "paper")
+        assert plan["default_run"] is True and plan["train"]["preset"] == f"{model}-default"
+        tune = plan["tune"]
+        assert _space_labels(tune["spaces"]) == {
+            "constrained": "study-constrained",
+            "unconstrained": "study-unconstrained",
+        }
+        assert (tune["trials"], tune["grace"], tune["reduction_factor"]) == (200, 250, 4)
+        assert (tune["n_startup_trials"], tune["base_first"]) == (20, True)
+    assert _space_labels(["constrained"]) == {"constrained": "constrained"}
+    for bad in (["a", "a"], {"default": "constrained"}, {"x": 3}):
+        with pytest.raises(ValueError, match="tune.spaces"):
+            _space_labels(bad)
+    with pytest.raises(ValueError, match="tune.spaces"):
+        resolve_plan("fhn", {"tune": {"spaces": ["constrained", "constrained"]}})
+    runs = {
+        k: {"rel_l2": v, "epoch": 1000, "n_parameters": 1, "report": "r"}
+        for k, v in (("default", 0.01), ("constrained", 0.009), ("unconstrained", 0.008))
+    }
+    table = format_summary({"model": "fhn", "preset": "paper", "runs": runs, "study": study_results("fhn")})
+    rows = [line for line in table.splitlines() if line.startswith("| ") and "%" in line]
+    assert [r.split(" | ")[0] for r in rows] == ["| default", "| constrained", "| unconstrained"]
+    assert (
+        rows[0].endswith("| 0.89 % |") and rows[1].endswith("| 0.82 % |") and rows[2].endswith("| 0.88 % |")
+    )
 
 
 def test_reproduce_plans_merge_model_sections_and_refuse_unknown_keys(tmp_path):

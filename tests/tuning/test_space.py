@@ -11,10 +11,12 @@ import pytest
 optuna = pytest.importorskip("optuna")
 
 from ionfno.fno import FNO1d  # noqa: E402
-from ionfno.training import load_preset  # noqa: E402
+from ionfno.training import apply_overrides, load_preset  # noqa: E402
 from ionfno.tuning import (  # noqa: E402
     STUDY_SPECTRAL_BUDGET,
+    base_values,
     load_space,
+    load_tune_preset,
     project_feasible,
     solve_total_budget,
     space_from_dict,
@@ -91,6 +93,66 @@ def test_samples_follow_the_declaration():
     d = study.trials[0].distributions
     assert d["train.lr"] == optuna.distributions.FloatDistribution(1e-4, 1e-2, log=True)
     assert d["model.n_modes"] == optuna.distributions.IntDistribution(2, 32, step=2)
+
+
+# The authors' search spaces (MaxGhi8/HyperNOs ray_fno.py at 697e7142, ray_same_dof_fno.py at
+# 0870a00c): Ray Tune quniform grids for the rates, the listed choices for the rest.
+STUDY_SHARED = {
+    "train.lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": False, "step": 1e-5},
+    "train.weight_decay": {"type": "float", "low": 1e-6, "high": 1e-3, "log": False, "step": 1e-6},
+    "train.gamma": {"type": "float", "low": 0.75, "high": 0.99, "log": False, "step": 0.01},
+    "model.n_layers": {"type": "int", "low": 1, "high": 5, "log": False},
+    "model.padding": {"type": "int", "low": 0, "high": 15, "log": False},
+    "model.activation": {"type": "categorical", "choices": ["tanh", "relu", "gelu", "leaky_relu"]},
+    "model.block": {"type": "categorical", "choices": ["classic", "zongyi", "residual"]},
+}
+
+
+def test_study_spaces_are_the_authors_scripts():
+    c, u = load_space("study-constrained"), load_space("study-unconstrained")
+    for s in (c, u):
+        for key, spec in STUDY_SHARED.items():
+            assert s.params[key] == spec, (s.name, key)
+    assert c.params["model.hidden_channels"]["choices"] == [4, 8, 16, 32, 48, 64, 80, 96, 112, 128]
+    assert c.modes == {"rule": "spectral_budget", "spectral_budget": 524288} and c.budget is None
+    assert u.params["model.n_modes"]["choices"] == [2, 4, 8, 12, 16, 20, 24, 28, 32]
+    # The script's widths plus 224 and 256, the widths of the published unconstrained models.
+    assert u.params["model.hidden_channels"]["choices"] == [4, 8, 16, 32, 64, 96, 128, 160, 192, 224, 256]
+    for name in ("study-constrained", "study-unconstrained"):
+        assert load_tune_preset(name).space == name
+
+
+def test_stepped_floats_are_uniform_on_the_grid():
+    space = load_space("study-constrained")
+    study = _random_study(1)
+    lrs, gammas = [], []
+    for _ in range(300):
+        t = study.ask()
+        v = sample_values(t, space)
+        lrs.append(v["train.lr"])
+        gammas.append(v["train.gamma"])
+        study.tell(t, 0.0)
+    k = (np.asarray(lrs) - 1e-4) / 1e-5
+    np.testing.assert_allclose(k, np.round(k), atol=1e-6)
+    assert set(np.round(gammas, 10)) <= {round(0.75 + 0.01 * i, 10) for i in range(25)}
+    # Uniform, not log-uniform: the median lr sits near the middle of the values (5e-3), where
+    # a log scale would put it near 1e-3.
+    assert 3.5e-3 < np.median(lrs) < 6.5e-3
+    d = study.trials[0].distributions["train.lr"]
+    assert d == optuna.distributions.FloatDistribution(1e-4, 1e-2, step=1e-5)
+
+
+def test_base_values_are_the_default_point_and_must_be_in_the_space():
+    for model in ("fhn", "hh", "ord"):
+        base = load_preset(f"{model}-default")
+        v = base_values(load_space("study-unconstrained"), base)
+        assert v["model.n_modes"] == 16 and v["model.hidden_channels"] == 64 and v["train.gamma"] == 0.93
+    for override, key in (
+        ("model.hidden_channels=72", "model.hidden_channels=72"),
+        ("train.lr=0.001234567", "train.lr"),
+    ):
+        with pytest.raises(ValueError, match=key):
+            base_values(load_space("study-constrained"), apply_overrides(BASE, [override]))
 
 
 @pytest.mark.parametrize(
@@ -193,6 +255,11 @@ def test_budget_needs_a_budget_space():
         ({"params": {"train.lrr": {"type": "float", "low": 1, "high": 2}}}, "not a training config key"),
         ({"params": {"train.lr": {"type": "float", "low": 2, "high": 1}}}, "low < high"),
         ({"params": {"train.lr": {"type": "float", "low": 0, "high": 1, "log": True}}}, "low > 0"),
+        (
+            {"params": {"train.lr": {"type": "float", "low": 1e-3, "high": 1, "log": True, "step": 1e-3}}},
+            "'step'",
+        ),
+        ({"params": {"train.lr": {"type": "float", "low": 0.1, "high": 0.2, "step": 0.5}}}, "'step'"),
         ({"params": {"model.block": {"type": "categorical", "choices": []}}}, "non-empty 'choices'"),
         ({"params": {"train.lr": {"type": "uniform", "low": 0, "high": 1}}}, "'type' in"),
         (

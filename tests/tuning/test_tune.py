@@ -271,6 +271,28 @@ def test_jobs_run_trials_in_threads(tiny_fhn, space_file, tmp_path):
         tune(_cfg(space_file, jobs=cores + 1), tiny_fhn, tmp_path / "t2", progress=False)
 
 
+def test_base_first_makes_the_base_configuration_the_first_trial(tiny_fhn, space_file, tmp_path, capsys):
+    # The study evaluated its default configuration first (HyperOptSearch points_to_evaluate).
+    from ionfno.training import apply_overrides, load_preset
+    from ionfno.tuning import base_values, load_space
+
+    out = tmp_path / "t"
+    summary = tune(_cfg(space_file, trials=2, base_first=True), tiny_fhn, out, progress=False)
+    assert summary.complete == 2
+    first, second = sorted(_trials(out), key=lambda t: t.number)
+    base = apply_overrides(load_preset("tiny"), list(FAST))
+    assert first.params == base_values(load_space(space_file), base)
+    assert first.user_attrs["base_config"] == "tiny" and "base_config" not in second.user_attrs
+    # Running again does not enqueue the base a second time.
+    tune(_cfg(space_file, trials=3, base_first=True), tiny_fhn, out, progress=False)
+    assert sum(t.params == first.params for t in _trials(out)) == 1
+    # A base value outside the space is refused before any trial, naming the key.
+    capsys.readouterr()
+    args = ["tune", str(tiny_fhn), "--out", str(tmp_path / "t2"), "--space", space_file, "--base", "tiny"]
+    assert main([*args, "--base-first", "--set", "train.lr=0.5", "--no-progress"]) == 2
+    assert "train.lr=0.5" in capsys.readouterr().err
+
+
 def test_cli_refuses_bad_input(tiny_fhn, space_file, tmp_path, capsys):
     base = ["tune", str(tiny_fhn), "--out", str(tmp_path / "t"), "--base", "tiny", "--no-progress"]
     assert main([*base, "--pruner", "sha"]) == 2

@@ -59,6 +59,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="fix a training setting for every trial, e.g. --set epochs=20 (repeatable)",
     )
+    p.add_argument(
+        "--base-first",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="make the base configuration the first trial, as the study did (it must lie in the space)",
+    )
     p.add_argument("--jobs", type=int, help="trials at once in this process (jobs x threads <= cores)")
     p.add_argument("--threads", type=int, help="torch threads per trial (default cores // jobs)")
     p.add_argument("--seed", type=int, help="study seed (default 0)")
@@ -121,6 +127,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
         "grace",
         "reduction_factor",
         "base",
+        "base_first",
         "jobs",
         "threads",
         "seed",

@@ -20,6 +20,7 @@ Presets are JSON files in ``ionfno/presets/reproduce/`` (or any path)::
      "tune": null | {"spaces": ["constrained", "unconstrained"], "trials": 8,
                      "overrides": ["train.epochs=5"], "pruner": "asha", "grace": 1, "threads": 2},
      "train": {"preset": "fhn-quick", "overrides": []},
+     "default_run": false,
      "final_overrides": ["train.epochs=100"],
      "evaluate": {"speed_samples": 32, "reference_samples": 2, "ood_per_kind": 3, "threads": 1},
      "models": {"hh": {...}, "ord": {...}}}
@@ -27,7 +28,10 @@ Presets are JSON files in ``ionfno/presets/reproduce/`` (or any path)::
 ``models[MODEL]`` is merged over the top level (nested dicts key by key). ``train.preset``
 may contain ``{model}``. Without ``tune`` one run, labelled ``default``, trains the
 ``train`` config; with it, the best trial of each space is retrained with
-``final_overrides`` (e.g. more epochs) under the space's label.
+``final_overrides`` (e.g. more epochs) under the space's label, and ``"default_run": true``
+also trains the ``train`` config as ``default`` (the study's untuned column). ``tune.spaces``
+is a list of space names (each its own label) or a mapping label -> space, e.g.
+``{"constrained": "study-constrained"}``.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from .._io import preset_names, read_preset_json
 
 __all__ = ["reproduce", "load_reproduce_preset", "list_reproduce_presets", "resolve_plan"]
 
-_TOP_KEYS = {"description", "data", "tune", "train", "final_overrides", "evaluate", "models"}
+_TOP_KEYS = {"description", "data", "tune", "train", "default_run", "final_overrides", "evaluate", "models"}
 _DATA_KEYS = {"n_train", "n_val", "n_test", "seed", "n_points", "workers", "mixture"}
 _TUNE_KEYS = {
     "spaces",
@@ -61,6 +65,8 @@ _TUNE_KEYS = {
     "base",
     "budget",
     "preset",
+    "n_startup_trials",
+    "base_first",
 }
 _TRAIN_KEYS = {"preset", "overrides"}
 _EVAL_KEYS = {
@@ -134,7 +140,8 @@ def resolve_plan(model: str, preset: str | os.PathLike | Mapping[str, Any]) -> d
     if plan.get("tune"):
         _check_keys(plan["tune"], _TUNE_KEYS, "preset.tune")
         spaces = plan["tune"].get("spaces") or ["constrained", "unconstrained"]
-        plan["tune"]["spaces"] = list(spaces)
+        plan["tune"]["spaces"] = dict(spaces) if isinstance(spaces, Mapping) else list(spaces)
+        _space_labels(plan["tune"]["spaces"])  # checked here, before any work
     train = plan.setdefault("train", {})
     _check_keys(train, _TRAIN_KEYS, "preset.train")
     if "preset" in train:
@@ -142,6 +149,27 @@ def resolve_plan(model: str, preset: str | os.PathLike | Mapping[str, Any]) -> d
     _check_keys(plan.setdefault("evaluate", {}), _EVAL_KEYS, "preset.evaluate")
     plan.setdefault("final_overrides", [])
     return plan
+
+
+def _space_labels(spaces: list[str] | Mapping[str, str]) -> dict[str, str]:
+    """``tune.spaces`` as label -> space (a list labels each space by its own name)."""
+    pairs = list(spaces.items()) if isinstance(spaces, Mapping) else [(str(s), s) for s in spaces]
+    labels = [label for label, _ in pairs]
+    if "default" in labels or len(set(labels)) != len(labels):
+        raise ValueError(f"tune.spaces needs distinct labels other than 'default', got {labels}")
+    if not all(isinstance(v, str) and v for _, v in pairs):
+        raise ValueError(f"tune.spaces must name search spaces (strings), got {dict(pairs)}")
+    return dict(pairs)
+
+
+def _default_config(plan: Mapping[str, Any], model: str) -> Any:
+    """The ``train`` section's config (its preset plus overrides, then ``final_overrides``)."""
+    from ..training import apply_overrides, load_config, load_preset
+
+    tr = plan["train"]
+    src = tr.get("preset", f"{model}-default")
+    cfg = load_config(src) if str(src).endswith(".json") else load_preset(src)
+    return apply_overrides(cfg, list(tr.get("overrides", [])) + list(plan["final_overrides"]))
 
 
 def _say(msg: str) -> None:
@@ -250,7 +278,7 @@ def reproduce(
     timings["data_s"] = time.perf_counter() - t0
 
     # ---- 2. tuning
-    from ..training import apply_overrides, config_from_dict, load_config, load_preset
+    from ..training import apply_overrides, config_from_dict
 
     runs: dict[str, Any] = {}
     tune_dirs: dict[str, str] = {}
@@ -259,12 +287,14 @@ def reproduce(
         from ..tuning import TuneConfig, load_tune_preset, tune
 
         tp = dict(plan["tune"])
-        spaces = tp.pop("spaces")
+        spaces = _space_labels(tp.pop("spaces"))
         base_preset = tp.pop("preset", None)
-        for space in spaces:
+        if plan.get("default_run"):
+            runs["default"] = _default_config(plan, model)
+        for label, space in spaces.items():
             tdir = root / f"tune-{space}"
             done = tdir / "reproduce-tune.json"
-            tune_dirs[space] = str(tdir)
+            tune_dirs[label] = str(tdir)
             if done.exists():
                 best = json.loads(done.read_text())["best_config"]
                 _say(f"[tune] {space}: finished earlier, skipped")
@@ -292,12 +322,9 @@ def reproduce(
                     },
                 )
             cfg = config_from_dict(best, source=f"best trial of {tdir}")
-            runs[space] = apply_overrides(cfg, list(plan["final_overrides"]))
+            runs[label] = apply_overrides(cfg, list(plan["final_overrides"]))
     else:
-        tr = plan["train"]
-        src = tr.get("preset", f"{model}-default")
-        cfg = load_config(src) if str(src).endswith(".json") else load_preset(src)
-        runs["default"] = apply_overrides(cfg, list(tr.get("overrides", [])) + list(plan["final_overrides"]))
+        runs["default"] = _default_config(plan, model)
     timings["tune_s"] = time.perf_counter() - t0
 
     # ---- 3. training
@@ -353,23 +380,20 @@ def reproduce(
 
 
 def format_summary(summary: Mapping[str, Any]) -> str:
-    """A short Markdown table of the runs against the study's numbers."""
+    """A short Markdown table of the runs, each next to the study's number for the same column."""
     study = summary.get("study") or {}
-    cols = [c for c in ("default", "unconstrained", "constrained") if c in study]
     lines = [
         f"# ionfno reproduce {summary['model']} ({summary['preset']})",
         "",
-        "| run | test error (study metric) | epochs | parameters | "
-        + " | ".join(f"study {c}" for c in cols)
-        + " |",
-        "|---|---|---|---|" + "---|" * len(cols),
+        "| run | test error (study metric) | epochs | parameters | study, same column |",
+        "|---|---|---|---|---|",
     ]
     for label, r in summary["runs"].items():
-        v = r["rel_l2"]
-        lines.append(
-            f"| {label} | {100 * v:.3g} % | {r.get('epoch')} | {r.get('n_parameters')} | "
-            + " | ".join(f"{100 * study[c]['overall']:.3g} %" for c in cols)
-            + " |"
+        ref = study.get(label)
+        ref_text = (
+            "-" if ref is None else f"{'about ' if ref.get('approx') else ''}{100 * ref['overall']:.3g} %"
         )
+        ours = f"{100 * r['rel_l2']:.3g} %"
+        lines.append(f"| {label} | {ours} | {r.get('epoch')} | {r.get('n_parameters')} | {ref_text} |")
     lines += ["", "Reports: " + ", ".join(f"{k}: {r['report']}" for k, r in summary["runs"].items()), ""]
     return "\n".join(lines)

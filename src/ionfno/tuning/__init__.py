@@ -62,6 +62,9 @@ from .space import (
     SearchSpace as SearchSpace,
 )
 from .space import (
+    base_values as base_values,
+)
+from .space import (
     list_spaces as list_spaces,
 )
 from .space import (

@@ -9,6 +9,7 @@ dimensions that are derived rather than sampled::
       "params": {
         "train.lr":               {"type": "float", "low": 1e-4, "high": 1e-2, "log": true},
         "model.n_layers":         {"type": "int", "low": 1, "high": 5},
+        "train.gamma":            {"type": "float", "low": 0.75, "high": 0.99, "step": 0.01},
         "model.n_modes":          {"type": "int", "low": 2, "high": 32, "step": 2},
         "model.activation":       {"type": "categorical", "choices": ["tanh", "relu"]}
       },
@@ -16,7 +17,9 @@ dimensions that are derived rather than sampled::
       "budget": {"tolerance": 0.02, "channels_range": [8, 1024], "preferred_channels": 128}
     }
 
-``modes`` derives ``model.n_modes`` (rules in ``MODE_RULES``); ``budget`` allows
+A ``step`` on a linear range samples a grid ``low, low + step, ...`` (for floats this is
+hyperopt's ``quniform``, which the reference study used). ``modes`` derives ``model.n_modes``
+(rules in ``MODE_RULES``); ``budget`` allows
 ``--budget N``: with it, the modes and the lifting/projection width are solved so that the
 total parameter count is within ``tolerance`` of ``N`` (see :mod:`ionfno.tuning.budget`).
 Shipped spaces live in ``ionfno/presets/spaces/``; any file of this layout loads by path.
@@ -43,6 +46,7 @@ __all__ = [
     "space_from_dict",
     "suggest",
     "sample_values",
+    "base_values",
 ]
 
 PARAM_TYPES = ("float", "int", "categorical")
@@ -220,9 +224,17 @@ def _check_spec(where: str, spec: Any) -> dict[str, Any]:
         raise ValueError(f"{where}: a log-scale range needs low > 0, got {low}")
     out: dict[str, Any] = {"type": kind, "low": low, "high": high, "log": log}
     if "step" in spec:
-        if log or kind != "int" or not isinstance(spec["step"], int) or spec["step"] < 1:
-            raise ValueError(f"{where}: 'step' must be a positive integer, for a linear int range")
-        out["step"] = spec["step"]
+        step = spec["step"]
+        if kind == "int":
+            ok = isinstance(step, int) and not isinstance(step, bool) and step >= 1
+        else:
+            ok = isinstance(step, (int, float)) and not isinstance(step, bool) and 0 < step <= high - low
+        if log or not ok:
+            raise ValueError(
+                f"{where}: 'step' must be a positive {'integer' if kind == 'int' else 'number'} "
+                "(at most high - low), for a linear range"
+            )
+        out["step"] = step
     return out
 
 
@@ -232,7 +244,9 @@ def sample_values(trial: Any, space: SearchSpace) -> dict[str, Any]:
     for key, spec in space.params.items():
         kind = spec["type"]
         if kind == "float":
-            values[key] = trial.suggest_float(key, spec["low"], spec["high"], log=spec["log"])
+            values[key] = trial.suggest_float(
+                key, spec["low"], spec["high"], step=spec.get("step"), log=spec["log"]
+            )
         elif kind == "int":
             values[key] = trial.suggest_int(
                 key, spec["low"], spec["high"], step=spec.get("step", 1), log=spec["log"]
@@ -240,6 +254,47 @@ def sample_values(trial: Any, space: SearchSpace) -> dict[str, Any]:
         else:
             values[key] = trial.suggest_categorical(key, spec["choices"])
     return values
+
+
+def base_values(space: SearchSpace, base: Any) -> dict[str, Any]:
+    """The base config's value of every parameter the space samples (its "default point").
+
+    Used to make the base configuration the first trial of a study, as the reference study
+    evaluated its default configuration first.
+
+    Raises
+    ------
+    ValueError
+        A value the space cannot propose (not among the choices, outside the range or off the
+        step grid); the message names the key, the value and the space's spec.
+    """
+    out: dict[str, Any] = {}
+    for key, spec in space.params.items():
+        section, name = key.split(".", 1)
+        value = getattr(getattr(base, section), name)
+        if not _contains(spec, value):
+            raise ValueError(
+                f"The base config's {key}={value!r} is not in search space {space.name!r} ({spec}); "
+                "the base configuration can be tried first only if the space contains it"
+            )
+        out[key] = value
+    return out
+
+
+def _contains(spec: dict[str, Any], value: Any) -> bool:
+    if spec["type"] == "categorical":
+        return value in spec["choices"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if spec["type"] == "int" and not isinstance(value, int):
+        return False
+    if not spec["low"] <= value <= spec["high"]:
+        return False
+    step = spec.get("step")
+    if step is None:
+        return True
+    k = (value - spec["low"]) / step
+    return abs(k - round(k)) < 1e-8 * max(1.0, abs(k))
 
 
 @dataclass

@@ -38,7 +38,7 @@ from typing import Any
 
 from .._io import preset_names, read_preset_json, write_json_atomic
 from .pruners import PRUNERS, make_pruner
-from .space import SearchSpace, load_space, suggest
+from .space import SearchSpace, base_values, load_space, suggest
 from .storage import default_storage_url, heartbeat, open_storage, redact_url, worker_alive, worker_identity
 
 __all__ = [
@@ -83,6 +83,11 @@ class TuneConfig:
         Study seed (sampler; each trial's training seed stays the base config's).
     n_startup_trials : int
         Random trials before TPE.
+    base_first : bool
+        Make the base configuration's values of the space's parameters the study's first trial
+        (enqueued once; it counts among the start-up trials), as the reference study evaluated
+        its default configuration first (Ray Tune ``HyperOptSearch(points_to_evaluate=[default])``).
+        The base values must lie in the space.
     jobs : int
         Trials run at the same time in this process (threads).
     threads : int or None
@@ -111,6 +116,7 @@ class TuneConfig:
     overrides: list[str] = field(default_factory=list)
     seed: int = 0
     n_startup_trials: int = 10
+    base_first: bool = False
     jobs: int = 1
     threads: int | None = None
     device: str = "auto"
@@ -288,6 +294,10 @@ class _Tuner:
             ),
         )
         self._check_same_study()
+        if cfg.base_first:
+            self.study.enqueue_trial(
+                base_values(self.space, self.base), user_attrs={"base_config": base_name}, skip_if_exists=True
+            )
         self.worker = worker_identity()
         self.lock = threading.Lock()
         self.start = time.monotonic()
