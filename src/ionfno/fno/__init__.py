@@ -1,4 +1,4 @@
-"""Fourier Neural Operator in time: spectral convolution, FNO1d, parameter count."""
+"""Fourier Neural Operator in time: spectral convolution, FNO1d, parameter count, loading HyperNOs weights."""
 
 from .fno import (
     ACTIVATIONS as ACTIVATIONS,
@@ -14,6 +14,15 @@ from .fno import (
 )
 from .fno import (
     get_activation as get_activation,
+)
+from .hypernos import (
+    from_hypernos_state_dict as from_hypernos_state_dict,
+)
+from .hypernos import (
+    hypernos_architecture as hypernos_architecture,
+)
+from .hypernos import (
+    map_hypernos_state_dict as map_hypernos_state_dict,
 )
 from .spectral_conv import (
     IMPLEMENTATIONS as IMPLEMENTATIONS,

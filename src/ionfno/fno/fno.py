@@ -173,11 +173,12 @@ class FNO1d(nn.Module):
     Input ``(batch, in_channels, n_time)`` -> output ``(batch, out_channels, n_time)``; any
     ``n_time`` with enough modes works (resolution change), the same weights apply.
 
-    Differences from the reference implementation (MaxGhi8/HyperNOs ``FNO.py``), on purpose:
-    its 1-D Fourier layer also multiplies the *highest* ``k`` rfft modes by a second weight
-    tensor (an artefact of the 2-D code); we keep only the lowest ``n_modes`` modes, as in
-    Li et al. 2021 and neuraloperator, so our spectral weights have half the parameters at
-    equal ``n_modes``. The residual block applies all layers (see above).
+    Relation to the reference implementation (MaxGhi8/HyperNOs ``FNO.py``): for the classic and
+    zongyi blocks the operator and the parameters are the same (parameter counts agree exactly,
+    and the authors' trained weights load into this class:
+    :func:`ionfno.fno.from_hypernos_state_dict`). Differences: the grid channel comes second
+    here (``(I_app, t/T)``; theirs is ``(grid, input)``, so the first lifting weights swap
+    columns), and the residual block applies all layers (theirs skips its last one).
 
     References
     ----------
