@@ -1,4 +1,4 @@
-"""``ionfno models`` and ``ionfno simulate``: list the models, run one cell.
+"""``ionfno models`` and ``ionfno simulate``: list the models, run one cell, pace it.
 
 The ``simulate`` output (.npz) is a stable format other tools read:
 
@@ -7,6 +7,15 @@ The ``simulate`` output (.npz) is a stable format other tools read:
 * ``state_names`` (n_states,) str, model order; ``state_units`` (n_states,) str
 * ``i_app`` (N,) float64, the sampled applied current (study convention)
 * ``model`` str, ``status`` int (0 = ok), ``y0`` (n_states,) the initial state used
+
+Pacing (``--period P --beats N --save-every-beat beats.csv``) runs the beats one window
+``[0, P]`` at a time (:func:`ionfno.pacing.pace`), writes one CSV row per beat (``beat``, the
+solver ``status``, ``fires``, ``v_rest``, ``v_peak``, ``amplitude``, ``t_upstroke`` from the
+beat's start, ``dvdt_max``, ``apd50``, ``apd90`` [mV, ms], ``steps``, and ``end_<state>`` for
+every state at the beat's end), and writes the last beat to ``--out`` in the layout above:
+its last row is the final state, so ``--initial-state OUT`` continues the pacing.
+
+Neither command imports torch (tests/test_cli_simulate.py checks it), so both start fast.
 """
 
 from __future__ import annotations
@@ -41,7 +50,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=float, required=True, help="pulse duration T_stim [ms] (>= 0)")
     p.add_argument("--onset", type=float, default=0.0, help="start of the first pulse [ms] (default 0)")
     p.add_argument("--period", type=float, default=None, help="pulse period [ms] for trains")
-    p.add_argument("--beats", type=int, default=1, help="number of pulses (default 1)")
+    p.add_argument("--beats", type=int, default=1,
+                   help="number of pulses (default 1); without --t-end the window covers them all")
     p.add_argument("--t-end", type=float, default=None, help="end time T [ms] (default: the model's)")
     p.add_argument("--n-points", type=int, default=None, help="output points N (default: the model's)")
     p.add_argument("--solver", default="fast", help="fast (default) or reference")
@@ -53,6 +63,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="start from a state: .npz with state_names and y0, or an earlier `simulate` output (last row)",
     )
+    p.add_argument(
+        "--save-every-beat",
+        type=Path,
+        default=None,
+        metavar="BEATS.csv",
+        help="pace beat by beat (needs --period): one CSV row of biomarkers and end state per beat; "
+        "--out then holds the last beat, whose last row is the final state (for --initial-state)",
+    )
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar over the beats (default: on when pacing on a terminal)")
     p.add_argument("--out", type=Path, required=True, help="output .npz file")
     p.set_defaults(func=cmd_simulate)
 
@@ -135,18 +155,32 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.solver not in SOLVERS:
         raise ValueError(f"Unknown solver {args.solver!r}; expected one of {sorted(SOLVERS)}")
+    if args.save_every_beat is not None:
+        if args.period is None:
+            raise ValueError("--save-every-beat needs --period (each beat is one window of --period ms)")
+        if args.t_end is not None:
+            raise ValueError("--t-end does not apply with --save-every-beat: each beat lasts --period ms")
     t_end = model.t_end_default if args.t_end is None else args.t_end
-    n_points = model.n_points_default if args.n_points is None else args.n_points
+    if args.t_end is None and args.beats > 1 and args.period is not None:
+        t_end = args.onset + args.beats * args.period  # the window covers every beat of the train
+    if args.n_points is not None:
+        n_points = args.n_points
+    else:  # the model's default resolution over the window
+        n_points = max(3, int(round(model.n_points_default * t_end / model.t_end_default)))
     _check_grid(t_end, n_points)
     if args.beats > 1 and args.period is None:
         raise ValueError("--beats > 1 needs --period")
     stim = pulse(args.amplitude, args.duration, args.onset,
                  period=np.inf if args.period is None else args.period, n_beats=args.beats)
     check_writable(args.out)  # fail before a long simulation, not after
+    if args.save_every_beat is not None:
+        check_writable(args.save_every_beat)
     if args.initial_state is None:
         y0 = model.default_state()
     else:
         y0 = load_initial_state(model, args.initial_state)
+    if args.save_every_beat is not None:
+        return _cmd_pace(args, model, y0)
     traj = simulate(model, stim, t_end=t_end, n_points=n_points, y0=y0, method=args.solver,
                     rtol=args.rtol, atol=args.atol)
     status = int(traj.status[0])
@@ -159,3 +193,44 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {t_end:g}] "
           f"(time unit {model.time_unit}), {model.n_states} states")
     return 0
+
+
+def _cmd_pace(args: argparse.Namespace, model: IonicModel, y0: np.ndarray) -> int:
+    import csv
+
+    from .._io import atomic_path
+    from ..pacing import BEAT_FIELDS, pace
+
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    res = pace(model, amplitude=args.amplitude, duration=args.duration, onset=args.onset, period=args.period,
+               n_beats=args.beats, y0=y0, n_points=args.n_points, method=args.solver, rtol=args.rtol,
+               atol=args.atol, progress=progress)
+    header = ["beat", *BEAT_FIELDS, *(f"end_{s}" for s in model.state_names)]
+    with atomic_path(args.save_every_beat) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        for b in range(args.beats):
+            row = [b + 1, *(res.beats[k][b] for k in BEAT_FIELDS), *res.end_states[b]]
+            w.writerow([_csv_value(x) for x in row])
+    last = res.last
+    status = int(last.status[0])
+    write_trajectory_npz(args.out, model=model, t=last.t, states=last.states[0].T, i_app=last.i_app[0],
+                         status=status, y0=last.states[0, :, 0])
+    failed = np.flatnonzero(res.beats["status"] != 0)
+    if failed.size:
+        print(f"ionfno simulate: warning: beat {failed[0] + 1} failed (solver status "
+              f"{res.beats['status'][failed[0]]}); wrote {args.save_every_beat} and {args.out} up to it",
+              file=sys.stderr)
+        return 1
+    apd = res.beats["apd90"]
+    print(f"wrote {args.save_every_beat} ({args.beats} beats; APD90 first {apd[0]:.2f} ms, "
+          f"last {apd[-1]:.2f} ms) and {args.out} (the last beat; its last row is the final state, "
+          f"for --initial-state)")
+    return 0
+
+
+def _csv_value(x) -> str:
+    # flags and counts as integers, floats with every digit (repr round-trips), NaN as "nan"
+    if isinstance(x, (bool, np.bool_, int, np.integer)):
+        return str(int(x))
+    return repr(float(x))

@@ -6,8 +6,9 @@ How a run proceeds (``ionfno generate`` calls :func:`generate_dataset`):
    counts, seed, grid, solver settings, storage filters). Run settings that cannot change the
    data (workers, block size) are not part of it.
 2. Samples are cut into blocks (contiguous sample ranges of one split). Each block is
-   simulated with the fast batched solver and written, compressed, to its own small HDF5
-   file in a work folder beside the target, ``.<name>.partial/``; a block file is renamed
+   simulated with the mixture's solver (``fast``: compiled, one thread per worker) and
+   written, compressed, to its own small HDF5 file in a work folder beside the target,
+   ``.<name>.partial/``; a block file is renamed
    into place only once complete, so the folder is a journal of finished blocks. With
    ``workers > 1`` each worker process simulates and writes its own blocks (compression runs
    in parallel and no trajectories cross process boundaries); the parent only schedules
@@ -88,9 +89,9 @@ __all__ = [
 
 _BLOCK_RE = re.compile(r"^(train|val|test)_(\d{7})_(\d{7})\.h5$")
 _MANIFEST = "manifest.json"
-# Target size of one block's float64 trajectories; sets the default block size. The batched
-# solver's per-step cost is mostly fixed overhead, so large batches pay: ORd at rtol 1e-4 took
-# 1.41 s/sample at B = 16, 0.41 at B = 64 and 0.15 at B = 256 (one run, a loaded machine).
+# Target size of one block's float64 trajectories; sets the default block size. The compiled
+# solver costs the same per sample at any batch size, so the block size only sets the memory
+# per worker and how much a kill can lose; large blocks still amortise the HDF5 file overhead.
 _BLOCK_BYTES = 256e6
 
 
@@ -409,6 +410,7 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
         atol=None if s.atol is None else np.asarray(s.atol),
         dt=s.dt,
         max_steps=s.max_steps,
+        threads=1,  # one core per block: parallelism comes from the workers (``generate_dataset``)
     )
     from ..solvers import Status
 
@@ -700,7 +702,7 @@ def _execute(
         import multiprocessing as mp
 
         # Workers are single-threaded: W workers use W cores. Inherited by spawned children.
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
             os.environ.setdefault(var, "1")
         # spawn, not fork: the parent may hold threads (tqdm's monitor) and open HDF5 handles.
         pool = mp.get_context("spawn").Pool(workers, initializer=_worker_init)

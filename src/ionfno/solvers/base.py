@@ -128,8 +128,14 @@ class Solver:
         dt: float | None,
         max_steps: int | None,
         progress: bool,
+        chunk_size: int | None = None,
+        threads: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-        """Integrate; return ``states (B, n_states, N)``, ``status (B,)`` int8, ``stats``."""
+        """Integrate; return ``states (B, n_states, N)``, ``status (B,)`` int8, ``stats``.
+
+        ``chunk_size`` and ``threads`` are hints (samples per batch or per progress update,
+        threads of a parallel solver) that never change the result; solvers may ignore them.
+        """
         raise NotImplementedError
 
 

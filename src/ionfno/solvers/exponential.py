@@ -212,7 +212,7 @@ class ExponentialSolver(Solver):
 
     # ------------------------------------------------------------------ driver
     def solve(self, model, stimulus, t_eval, t_end, y0, params, *, rtol, atol, dt, max_steps, progress,
-              chunk_size=None):
+              chunk_size=None, threads=None):
         if dt is None and not self.adaptive:
             if self.dt_default is None:
                 raise ValueError(f"solver {self.name!r} is fixed-step: give dt")

@@ -126,10 +126,9 @@ def simulate(
         model, solver, stimulus, t_end, n_points, t_eval, y0, params, rtol, atol, dt, max_steps, chunk_size,
         threads)
     t0 = time.perf_counter()
-    extra = {} if threads is None else {"threads": int(threads)}
     states, status, stats = solver.solve(model, stimulus, grid, t_end, y0, params, rtol=rtol, atol=atol,
                                          dt=dt, max_steps=max_steps, progress=progress, chunk_size=chunk_size,
-                                         **extra)
+                                         threads=None if threads is None else int(threads))
     wall = time.perf_counter() - t0
     stats = {"solver": repr(solver), "rtol": rtol, "atol": atol, "dt": dt, **stats, "wall_time": wall}
     return Trajectory(

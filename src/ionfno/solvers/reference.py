@@ -106,7 +106,7 @@ class ReferenceSolver(Solver):
         return self.tol, self.tol * state_floor(model)
 
     def solve(self, model, stimulus, t_eval, t_end, y0, params, *, rtol, atol, dt, max_steps, progress,
-              chunk_size=None):
+              chunk_size=None, threads=None):
         B, n = y0.shape
         N = t_eval.shape[0]
         states = np.full((B, n, N), np.nan)
