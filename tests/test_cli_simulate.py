@@ -128,3 +128,71 @@ def test_console_script_exit_code_and_message():
                         "--duration", "1", "--out", "x.npz"], capture_output=True, text=True, env=env)
     assert p.returncode == 2
     assert "ionfno simulate: error: Unknown model 'nope'" in p.stderr
+
+
+def test_models_and_simulate_do_not_import_torch(tmp_path):
+    # Start-up time: torch costs seconds to import; the simulation commands never need it.
+    code = (
+        "import sys\n"
+        "from ionfno.cli import main\n"
+        "assert main(['models']) == 0\n"
+        f"assert main(['simulate', 'hh', '--amplitude', '10', '--duration', '1', '--n-points', '101', "
+        f"'--out', {str(tmp_path / 'a.npz')!r}]) == 0\n"
+        f"assert main(['simulate', 'fhn', '--amplitude', '1', '--duration', '1', '--period', '50', "
+        f"'--beats', '2', '--save-every-beat', {str(tmp_path / 'b.csv')!r}, '--out', {str(tmp_path / 'b.npz')!r}]) == 0\n"
+        "heavy = sorted(m for m in ('torch', 'h5py', 'optuna', 'matplotlib') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    assert p.returncode == 0, p.stderr[-2000:]
+
+
+def read_beats(path):
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_pacing_writes_one_row_per_beat_and_continues_from_its_last_state(tmp_path, capsys):
+    args = ["simulate", "hh", "--amplitude", "10", "--duration", "1", "--period", "20", "--n-points", "201"]
+    rc, out, err = run(capsys, *args, "--beats", "3", "--save-every-beat", str(tmp_path / "three.csv"),
+                       "--out", str(tmp_path / "three.npz"))
+    assert rc == 0, err
+    rows = read_beats(tmp_path / "three.csv")
+    m = get_model("hh")
+    assert len(rows) == 3 and [r["beat"] for r in rows] == ["1", "2", "3"]
+    assert set(rows[0]) >= {"status", "fires", "v_rest", "v_peak", "t_upstroke", "dvdt_max", "apd50", "apd90",
+                            "steps", *(f"end_{s}" for s in m.state_names)}
+    assert all(r["status"] == "0" and r["fires"] == "1" and float(r["apd90"]) > 0 for r in rows)
+    with np.load(tmp_path / "three.npz") as f:
+        assert f["t"][-1] == 20.0 and f["states"].shape == (201, 4)
+        final = f["states"][-1]
+    np.testing.assert_array_equal(final, [float(rows[2][f"end_{s}"]) for s in m.state_names])
+    # two beats, then one more from the file: the third beat again, bit for bit
+    assert run(capsys, *args, "--beats", "2", "--save-every-beat", str(tmp_path / "two.csv"),
+               "--out", str(tmp_path / "two.npz"))[0] == 0
+    assert run(capsys, *args, "--beats", "1", "--save-every-beat", str(tmp_path / "one.csv"),
+               "--initial-state", str(tmp_path / "two.npz"), "--out", str(tmp_path / "one.npz"))[0] == 0
+    assert read_beats(tmp_path / "one.csv")[0] | {"beat": "3"} == rows[2]
+
+
+@pytest.mark.parametrize("extra, message", [
+    ([], "--save-every-beat needs --period"),
+    (["--period", "20", "--t-end", "40"], "--t-end does not apply with --save-every-beat"),
+])
+def test_pacing_needs_a_period_and_no_window(tmp_path, capsys, extra, message):
+    rc, _, err = run(capsys, "simulate", "hh", "--amplitude", "10", "--duration", "1", *extra,
+                     "--save-every-beat", str(tmp_path / "b.csv"), "--out", str(tmp_path / "o.npz"))
+    assert rc == 2 and message in err
+
+
+def test_a_train_without_t_end_covers_every_beat(tmp_path, capsys):
+    out = tmp_path / "train.npz"
+    assert run(capsys, "simulate", "hh", "--amplitude", "10", "--duration", "1", "--period", "30",
+               "--beats", "3", "--out", str(out))[0] == 0
+    with np.load(out) as f:
+        assert f["t"][-1] == 90.0
+        v = f["states"][:, 0]
+        assert np.sum((v[1:] > 50) & (v[:-1] <= 50)) == 3  # three action potentials

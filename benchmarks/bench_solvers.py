@@ -1,0 +1,206 @@
+"""One ORd cell, paced cells and batches: the compiled ``fast`` solver against SciPy and Myokit.
+
+Prints, in one run (all on one thread unless ``--threads``; CPU time is process time, the
+figure least disturbed by other load on the machine):
+
+1. **one beat**: one ORd endocardial cell, one 1000 ms beat (80 µA/µF for 0.5 ms) from the
+   published state, default tolerance, output on the study's 10080-point grid: ``fast`` (the
+   median of ``--repeats`` runs after a warm-up), SciPy BDF at the study's settings
+   (rtol = atol = 1e-6, max_step = 1 ms; plain ``solve_ivp`` and ionfno's wrapper with a
+   vectorised rhs and sparse Jacobian), their ratio, and each one's largest error relative to
+   each state's range against SciPy Radau at tol 1e-10; Myokit (CVODES) when ``--myokit-mmt``
+   names an ORd .mmt file and myokit is installed;
+2. **pacing**: ``--beats`` beats at 1 Hz of one cell with per-beat biomarkers
+   (:func:`ionfno.pacing.pace`, as ``ionfno simulate --save-every-beat``);
+3. **batch**: ``--batch`` cells with random pulses around the threshold in one call,
+   ms of CPU per beat per core;
+4. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
+   again with the cache filled (``cached``), for importing the solver and one ORd beat;
+5. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
+   process with the cache warm.
+
+    OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_solvers.py \\
+        --myokit-mmt /path/to/ohara-2011.mmt
+
+Myokit's ORd (``ohara-2011.mmt`` of the myokit/models repository, not shipped here) is set to
+the endocardial cell (``cell.mode = 0``), our start state (same state order) and the same
+pulse; CVODES at Myokit's default tolerances (rtol 1e-4, atol 1e-6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+
+from ionfno.ionic import get_model  # noqa: E402
+from ionfno.pacing import pace  # noqa: E402
+from ionfno.solvers import ReferenceSolver, simulate, state_floor  # noqa: E402
+from ionfno.stimulus import pulse  # noqa: E402
+
+T_END, N_POINTS = 1000.0, 10080
+
+
+def range_error(a: np.ndarray, ref: np.ndarray, floor: np.ndarray) -> float:
+    """Largest |a - ref| over time and states, relative to max(range of ref, floor) per state."""
+    scale = np.maximum(ref.max(axis=-1) - ref.min(axis=-1), floor)
+    return float((np.abs(a - ref).max(axis=-1) / scale).max())
+
+
+def timed(fn, repeats: int = 1):
+    """(result of the last call, median CPU seconds, median wall seconds)."""
+    cpu, wall = [], []
+    out = None
+    for _ in range(repeats):
+        c0, w0 = time.process_time(), time.perf_counter()
+        out = fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - w0)
+    return out, statistics.median(cpu), statistics.median(wall)
+
+
+def one_beat(args, model, floor) -> None:
+    stim = pulse(80.0, 0.5)
+    kw = dict(t_end=T_END, n_points=N_POINTS)
+    simulate(model, stim, **kw)  # warm-up: loads the compiled code
+    fast, c_fast, w_fast = timed(lambda: simulate(model, stim, **kw), args.repeats)
+    print(f"one beat  fast          : {1e3 * c_fast:7.1f} ms CPU ({1e3 * w_fast:.1f} ms wall), "
+          f"{fast.stats['steps'][0]} steps, rtol {fast.stats['rtol']:g} [median of {args.repeats}]")
+    radau = ReferenceSolver("Radau", tol=1e-10)
+    ref_traj, c_ref, _ = timed(lambda: simulate(model, stim, method=radau, **kw))
+    ref = ref_traj.states[0]
+    print(f"          reference     : SciPy Radau tol 1e-10, {c_ref:.1f} s CPU")
+    print(f"          fast error    : {range_error(fast.states[0], ref, floor):.2e} of range")
+    for label, bdf in [("BDF plain ", ReferenceSolver("BDF", max_step=1.0, sparse_jacobian=False,
+                                                      vectorized=False)),
+                       ("BDF ionfno", ReferenceSolver("BDF", max_step=1.0))]:
+        traj, c_bdf, w_bdf = timed(lambda bdf=bdf: simulate(model, stim, method=bdf, rtol=1e-6, atol=1e-6,
+                                                            **kw))
+        print(f"          {label}    : {c_bdf:7.2f} s CPU -> fast is {c_bdf / c_fast:5.0f}x faster (CPU), "
+              f"{w_bdf / w_fast:.0f}x (wall); error {range_error(traj.states[0], ref, floor):.2e} "
+              f"[rtol = atol = 1e-6, max_step 1 ms]")
+    if args.myokit_mmt:
+        myokit_beat(args, model, floor, ref, c_fast)
+
+
+
+def myokit_beat(args, model, floor, ref, c_fast) -> None:
+    try:
+        import myokit
+    except ImportError:
+        print("          Myokit        : not installed (pip install myokit; apt libsundials-dev)")
+        return
+    m, _, _ = myokit.load(args.myokit_mmt)
+    m.get("cell.mode").set_rhs(0)  # endocardial
+    t_eval = np.linspace(0.0, T_END, N_POINTS)
+    proto = myokit.pacing.blocktrain(period=T_END, duration=0.5, offset=0.0, level=1.0)
+    w0 = time.perf_counter()
+    sim = myokit.Simulation(m, proto)
+    compile_wall = time.perf_counter() - w0
+    names = [v.qname() for v in m.states()]
+
+    def run():
+        sim.reset()
+        sim.set_state(list(model.default_state()))
+        return sim.run(T_END + 1e-9, log=names, log_times=t_eval)
+
+    d, c_myo, w_myo = timed(run, args.repeats)
+    states = np.array([d[n] for n in names])[:, :N_POINTS]
+    err = range_error(states, ref, floor)
+    print(f"          Myokit CVODES : {1e3 * c_myo:7.1f} ms CPU ({1e3 * w_myo:.1f} ms wall) -> "
+          f"fast / Myokit = {c_fast / c_myo:.2f} (CPU); error {err:.2e} "
+          f"[myokit {myokit.__version__}, default tolerances; compile {compile_wall:.1f} s]")
+
+
+def pacing(args, model) -> None:
+    pace(model, amplitude=80.0, duration=0.5, period=T_END, n_beats=2)  # warm-up
+    res, c, w = timed(lambda: pace(model, amplitude=80.0, duration=0.5, period=T_END, n_beats=args.beats))
+    print(f"pacing    {args.beats} beats     : {w:6.2f} s wall, {c:.2f} s CPU ({1e3 * c / args.beats:.1f} ms "
+          f"CPU per beat incl. biomarkers, {N_POINTS} points per beat); APD90 beat 1 "
+          f"{res.beats['apd90'][0]:.2f} ms, beat {args.beats} {res.beats['apd90'][-1]:.2f} ms")
+
+
+def batch(args, model) -> None:
+    rng = np.random.default_rng(0)
+    stim = pulse(rng.uniform(30.0, 100.0, args.batch), rng.uniform(0.3, 1.5, args.batch))
+    kw = dict(t_end=T_END, n_points=args.batch_points, threads=args.threads)
+    simulate(model, stim.select(np.arange(2)), **kw)
+    traj, c, w = timed(lambda: simulate(model, stim, **kw))
+    fired = np.mean(traj.states[:, 0].max(axis=1) > 0.0)
+    print(f"batch     {args.batch} cells    : {w:6.2f} s wall, {c:.2f} s CPU on {args.threads} thread(s): "
+          f"{1e3 * c / args.batch:.1f} ms CPU per beat per core "
+          f"({1e3 * w * args.threads / args.batch:.1f} ms wall x threads); "
+          f"{traj.stats['steps'].mean():.0f} steps/beat, {fired:.0%} fire, {args.batch_points} points")
+
+
+_COMPILE_SNIPPET = (
+    "import time; t = time.perf_counter(); from ionfno.solvers import simulate; "
+    "from ionfno.stimulus import pulse; t1 = time.perf_counter(); "
+    "simulate('ord', pulse(80.0, 0.5), t_end=1000.0); t2 = time.perf_counter(); "
+    "simulate('ord', pulse(80.0, 0.5), t_end=1000.0); t3 = time.perf_counter(); "
+    "print(t1 - t, t2 - t1, t3 - t2)"
+)
+
+
+def compile_times() -> None:
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as cache:
+        env["NUMBA_CACHE_DIR"] = cache
+        for label in ("cold  ", "cached"):
+            out = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET], env=env, capture_output=True,
+                                 text=True, check=True).stdout.split()
+            imp, first, second = (float(x) for x in out)
+            print(f"compile   {label}        : import {imp:.2f} s, first ORd beat {first:.2f} s "
+                  f"(compile or load + run), second beat {1e3 * second:.0f} ms")
+
+
+def cli_time() -> None:
+    exe = os.path.join(os.path.dirname(sys.executable), "ionfno")
+    with tempfile.TemporaryDirectory() as d:
+        cmd = [exe, "simulate", "ord", "--amplitude", "80", "--duration", "0.5",
+               "--out", os.path.join(d, "o.npz")]
+        subprocess.run(cmd, check=True, capture_output=True)  # fills the cache if needed
+        w0 = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        print(f"CLI       ionfno simulate: {time.perf_counter() - w0:.2f} s wall for one ORd beat, "
+              f"new process, cache warm ({' '.join(cmd[1:6])} ...)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--beats", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--batch-points", type=int, default=10080)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--myokit-mmt", default=None, help="Myokit's ohara-2011.mmt (optional column)")
+    ap.add_argument("--skip", nargs="*", default=[], choices=["beat", "pacing", "batch", "compile", "cli"])
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f} at start")
+    model = get_model("ord")
+    floor = state_floor(model)
+    if "beat" not in args.skip:
+        one_beat(args, model, floor)
+    if "pacing" not in args.skip:
+        pacing(args, model)
+    if "batch" not in args.skip:
+        batch(args, model)
+    if "compile" not in args.skip:
+        compile_times()
+    if "cli" not in args.skip:
+        cli_time()
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
+
+
+if __name__ == "__main__":
+    main()
