@@ -139,7 +139,8 @@ def test_models_and_simulate_do_not_import_torch(tmp_path):
         f"assert main(['simulate', 'hh', '--amplitude', '10', '--duration', '1', '--n-points', '101', "
         f"'--out', {str(tmp_path / 'a.npz')!r}]) == 0\n"
         f"assert main(['simulate', 'fhn', '--amplitude', '1', '--duration', '1', '--period', '50', "
-        f"'--beats', '2', '--save-every-beat', {str(tmp_path / 'b.csv')!r}, '--out', {str(tmp_path / 'b.npz')!r}]) == 0\n"
+        f"'--beats', '2', '--save-every-beat', {str(tmp_path / 'b.csv')!r}, "
+        f"'--out', {str(tmp_path / 'b.npz')!r}]) == 0\n"
         "heavy = sorted(m for m in ('torch', 'h5py', 'optuna', 'matplotlib') if m in sys.modules)\n"
         "assert not heavy, heavy\n"
     )
