@@ -3,6 +3,7 @@
 >>> sur = Surrogate.load("runs/fhn")                       # doctest: +SKIP
 >>> i_app = sur.pulse_input(amplitude=[0.5, 1.0], duration=[5.0, 20.0])   # (2, N) on sur.t
 >>> out = sur.predict(i_app)                                # {"V": (2, N), "w": (2, N)}
+>>> out = sur.predict(sur.encode(ionfno.pulse(1.0, 5.0)))    # doctest: +SKIP
 
 The surrogate evaluates the learned operator ``G: I_app(.) -> (states)(.)`` on the grid
 ``t = linspace(0, T, N)`` of its training data (``T`` the window, ``N`` the trained points).
@@ -10,6 +11,11 @@ A model trained with the point-wise normaliser (the study's) only knows that gri
 trained with the per-channel normaliser may be evaluated on any number of points over the
 same window (Fourier layers are resolution-independent), e.g. ``sur.grid(n_points=5040)``.
 The window ``T`` itself cannot change: the FNO sees time only through ``t / T``.
+
+The input array is the current in the model's *input encoding* (``sur.input_encoding``, see
+:mod:`ionfno.data.encoding`): point samples ``I_app(t_i)`` (the study's) or the mean current
+over each grid point's cell. :meth:`encode` turns any protocol into the right one, and
+:meth:`pulse_input` does it for rectangular pulses.
 """
 
 from __future__ import annotations
@@ -45,6 +51,8 @@ class Surrogate:
     t_end : float
         Window length ``T`` [time unit].
     normalization : {"pointwise", "channel"}
+    input_encoding : {"point", "cell_average"}
+        What the input array holds (module docstring).
     config : RunConfig
     """
 
@@ -69,6 +77,7 @@ class Surrogate:
         self.t = stored[:: int(info["subsample"])]
         assert self.t.shape[0] == int(info["n_points"]), "checkpoint grid metadata is inconsistent"
         self.normalization: str = checkpoint["normalizers"]["kind"]
+        self.input_encoding: str = self.config.data.input_encoding
         self.epoch = int(checkpoint["epoch"])
         self._in_norm = normalizer_from_state(self.normalization, checkpoint["normalizers"]["input"]).to(
             self.device
@@ -161,8 +170,24 @@ class Surrogate:
         except ValueError as e:
             raise GridError(str(e)) from None
 
+    def encode(self, stimulus, *, n_points: int | None = None) -> np.ndarray:
+        """The input array of a protocol on the grid, shape ``(B, N)``, in this model's encoding.
+
+        Parameters
+        ----------
+        stimulus : ionfno.stimulus.Stimulus
+            Any batched protocol (pulses, trains, sampled waveforms).
+        n_points : int, optional
+            Grid size (see :meth:`grid`).
+        """
+        from .data.encoding import encode_current
+
+        t = self.grid(n_points=n_points)
+        return encode_current(self.input_encoding, i_app=stimulus.sample(t), stimulus=stimulus, t=t,
+                              t_end=self.t_end)
+
     def pulse_input(self, amplitude, duration, onset=0.0, *, n_points: int | None = None) -> np.ndarray:
-        """Sampled rectangular-pulse currents on the grid, shape ``(B, N)`` (study convention).
+        """Rectangular-pulse currents as this model's input, shape ``(B, N)`` (see :meth:`encode`).
 
         Parameters
         ----------
@@ -178,7 +203,7 @@ class Surrogate:
         """
         from .stimulus import pulse
 
-        return pulse(amplitude, duration, onset).sample(self.grid(n_points=n_points))
+        return self.encode(pulse(amplitude, duration, onset), n_points=n_points)
 
     # ------------------------------------------------------------------ prediction
     def predict_array(self, i_app, *, batch_size: int = 256) -> np.ndarray:
@@ -187,8 +212,9 @@ class Surrogate:
         Parameters
         ----------
         i_app : array, shape (B, N) or (N,)
-            Applied current [current unit] sampled on ``linspace(0, T, N)``; ``N`` must be the
-            training grid's unless the model uses the per-channel normaliser.
+            Applied current [current unit] on ``linspace(0, T, N)`` in the model's input
+            encoding (:meth:`encode`: point samples, or cell means); ``N`` must be the training
+            grid's unless the model uses the per-channel normaliser.
         batch_size : int
             Samples per forward pass (memory only).
 

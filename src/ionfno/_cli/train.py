@@ -137,13 +137,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     from ..ionic import get_model
+    from ..stimulus import pulse
     from ..surrogate import Surrogate
     from .simulate import write_trajectory_npz
 
     sur = Surrogate.load(args.run_dir, which=args.checkpoint, device=args.device)
     t = sur.grid(t_end=args.t_end, n_points=args.n_points)
-    i_app = sur.pulse_input(args.amplitude, args.duration, args.onset, n_points=t.shape[0])  # (1, N)
-    states = sur.predict_array(i_app)[0].T  # (N, S)
+    stim = pulse(args.amplitude, args.duration, args.onset)
+    states = sur.predict_array(sur.encode(stim, n_points=t.shape[0]))[0].T  # (N, S)
+    i_app = stim.sample(t)  # (1, N), the current as sampled, whatever the model's input encoding
     model = get_model(sur.model_name)
     if list(model.state_names) != sur.state_names:
         raise ValueError(f"The surrogate's states {sur.state_names} do not match model {sur.model_name!r}")

@@ -75,6 +75,7 @@ def read_split_tensors(
     subsample: int = 1,
     only_ok: bool = True,
     limit: int | None = None,
+    input_encoding: str = "point",
 ) -> SplitData:
     """Read one split and cast it to float32, keeping every ``subsample``-th time point.
 
@@ -89,6 +90,10 @@ def read_split_tensors(
         Drop samples whose solver status is not ok.
     limit : int, optional
         Keep only the first ``limit`` samples.
+    input_encoding : {"point", "cell_average"}
+        ``i_app`` as stored (point samples, the study's input) or the mean current over each
+        kept point's cell, computed exactly from the stored pulse parameters
+        (:mod:`ionfno.data.encoding`).
 
     Raises
     ------
@@ -102,19 +107,28 @@ def read_split_tensors(
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         indices = np.arange(min(limit, split_sizes(path)[split]))
-    arrays = read_split(path, split, dtype=np.float32, only_ok=only_ok, indices=indices)
+    from .encoding import encode_current, stimulus_from_arrays
+
     with open_dataset(path) as f:
-        t = np.asarray(f["t"][()], dtype=np.float64)  # the grid stays float64
-    if subsample < 1 or len(t[::subsample]) < 2:
-        raise ValueError(f"subsample={subsample} leaves fewer than 2 of the {len(t)} stored time points")
+        t_all = np.asarray(f["t"][()], dtype=np.float64)  # the grid stays float64
+    if subsample < 1 or len(t_all[::subsample]) < 2:
+        raise ValueError(f"subsample={subsample} leaves fewer than 2 of the {len(t_all)} stored time points")
+    # Strided read: only the kept points are ever in memory.
+    arrays = read_split(path, split, dtype=np.float32, only_ok=only_ok, indices=indices, time_stride=subsample)
     if arrays["i_app"].shape[0] == 0:
         raise ValueError(f"Split {split!r} of {str(path)!r} has no usable samples")
+    t = t_all[::subsample]
+    t_end = float(t_all[-1])
+    i_app = arrays["i_app"]
+    if input_encoding != "point":
+        stim = stimulus_from_arrays(arrays["amplitude"], arrays["duration"], arrays["onset"])
+        i_app = encode_current(input_encoding, i_app=i_app, stimulus=stim, t=t, t_end=t_end)
     return SplitData(
-        t=torch.as_tensor(t[::subsample]),
-        i_app=to_model_dtype(arrays["i_app"][:, ::subsample]),
-        states=to_model_dtype(arrays["states"][:, :, ::subsample]),
+        t=torch.as_tensor(t),
+        i_app=to_model_dtype(i_app),
+        states=torch.from_numpy(arrays["states"]),
         part=[str(p) for p in arrays["part"]],
-        t_end=float(t[-1]),
+        t_end=t_end,
     )
 
 

@@ -188,6 +188,11 @@ def _read_eval_split(data_path: Path, split: str, subsample: int) -> dict[str, A
     return out
 
 
+def _model_input(sur: Any, stimulus: Any, i_app_points: np.ndarray) -> np.ndarray:
+    """The surrogate's input for ``stimulus``: its point samples as given, or its cell means."""
+    return i_app_points if sur.input_encoding == "point" else sur.encode(stimulus)
+
+
 def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
     """Rows of a run folder's ``metrics.csv`` as floats ([] if absent)."""
     p = Path(run_dir) / "metrics.csv"
@@ -273,7 +278,7 @@ def measure_speed(
     try:
         if n_surrogate:
             sel = stimulus.select(slice(0, n_surrogate))
-            i_app = sel.sample(np.linspace(0.0, t_end, n_points))[:, ::subsample]
+            i_app = _model_input(surrogate, sel, sel.sample(np.linspace(0.0, t_end, n_points))[:, ::subsample])
             surrogate.predict_array(i_app[:1])  # warm-up (allocations, lazy init)
             best = np.inf
             for _ in range(repeats):
@@ -497,6 +502,7 @@ def evaluate_run(
 
     from .. import __version__
     from ..data.biomarkers import firing_threshold
+    from ..data.encoding import stimulus_from_arrays
     from ..data.storage import dataset_info
     from ..ionic import get_model
     from ..stimulus import pulse
@@ -534,7 +540,8 @@ def evaluate_run(
     # --- predictions and the study's metric
     torch.set_num_threads(opt.threads)
     try:
-        pred = sur.predict_array(data["i_app"])
+        stim_data = stimulus_from_arrays(data["amplitude"], data["duration"], data["onset"])
+        pred = sur.predict_array(_model_input(sur, stim_data, data["i_app"]))
     finally:
         torch.set_num_threads(prev_threads)
     mean, std = training_statistics(
@@ -622,7 +629,7 @@ def evaluate_run(
                 continue
             torch.set_num_threads(opt.threads)
             try:
-                pred_o = sur.predict_array(i_o)
+                pred_o = sur.predict_array(_model_input(sur, st.select(np.flatnonzero(ok)), i_o))
             finally:
                 torch.set_num_threads(prev_threads)
             t_o = compute_errors(pred_o, true_o, mean=mean, std=std, state_names=names, state_units=units)

@@ -45,6 +45,7 @@ __all__ = [
 ]
 
 Normalization = Literal["pointwise", "channel"]
+InputEncoding = Literal["point", "cell_average"]
 Block = Literal["classic", "zongyi", "residual"]
 Activation = Literal["gelu", "relu", "tanh", "leaky_relu"]
 Scheduler = Literal["step", "cosine", "onecycle", "constant"]
@@ -63,6 +64,11 @@ class DataConfig:
     # time index over the training split (the study's; ties the model to the training grid),
     # "channel" = one mean/std per variable (grid-free, allows other resolutions).
     normalization: Normalization = "pointwise"
+    # The FNO's current channel: "point" = I_app sampled at the grid points (the study's),
+    # "cell_average" = the mean current over each point's cell, computed exactly from the
+    # stored pulse parameters, so pulses shorter than the grid spacing keep their charge
+    # (ionfno.data.encoding; matters for ORd's sub-millisecond pulses on a 0.79 ms grid).
+    input_encoding: InputEncoding = "point"
     # Drop samples whose solver status is not ok (they are flagged in the file, not removed).
     only_ok: bool = True
     # Use only the first n_train / n_val training / validation samples (None = all); for quick

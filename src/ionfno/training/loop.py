@@ -533,7 +533,7 @@ def train(
     try:
         # ---- data (normalisers fitted on the training split only)
         info = dataset_info(data_path)
-        read = dict(subsample=cfg.data.subsample, only_ok=cfg.data.only_ok)
+        read = dict(subsample=cfg.data.subsample, only_ok=cfg.data.only_ok, input_encoding=cfg.data.input_encoding)
         train_data = read_split_tensors(data_path, "train", limit=cfg.data.n_train, **read)
         val_data = read_split_tensors(data_path, "val", limit=cfg.data.n_val, **read)
         state_names = [str(s) for s in info["state_names"]]
@@ -852,7 +852,10 @@ def _test_metrics(
     if split_sizes(data_path).get("test", 0) == 0:
         return None
     try:
-        test = read_split_tensors(data_path, "test", subsample=cfg.data.subsample, only_ok=cfg.data.only_ok)
+        test = read_split_tensors(
+            data_path, "test", subsample=cfg.data.subsample, only_ok=cfg.data.only_ok,
+            input_encoding=cfg.data.input_encoding,
+        )
     except ValueError:  # no usable test sample
         return None
     res: dict[str, Any] = {}
