@@ -1,7 +1,9 @@
 """Dataset generation wall time (FHN, HH, ORd full datasets) and SciPy BDF per-sample time.
 
-For each model, generate the full preset dataset (3000/375/375 samples) with the fast
-batched solver and ``--workers W`` (default 2), then report wall time, samples/s, file size,
+For each model, generate the full preset dataset (3000/375/375 samples) with the preset's
+solver (compiled ``fast`` at the preset tolerance) and ``--workers W`` (default 2), as
+``ionfno generate MODEL --out X.h5 --workers W`` does, then report wall time, CPU time (this
+process and its workers: the figure least disturbed by other load), samples/s, file size,
 failed samples and the fraction that fires. In the same run, time SciPy's BDF at the study's
 settings (``solve_ivp(method="BDF", rtol=1e-6, atol=1e-6, max_step=1 ms)``, one sample at a
 time over the same window, Jacobian by finite differences as SciPy does by default) on a few
@@ -12,7 +14,7 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/bench_generate.py                     # fhn, hh, ord; 2 workers
     OMP_NUM_THREADS=1 python benchmarks/bench_generate.py --models ord --bdf-samples 3 --json out.json
 
-Floors (issue 4): ORd < 10 min with 2 workers; FHN and HH < 1 min each.
+Targets (issue 16): ORd <= 60 s with 2 workers; FHN and HH in seconds (floor 60 s).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-FLOORS_S = {"fhn": 60.0, "hh": 60.0, "ord": 600.0}
+FLOORS_S = {"fhn": 60.0, "hh": 60.0, "ord": 60.0}
 
 
 def bdf_seconds_per_sample(model_name: str, config, n: int) -> dict:
@@ -73,6 +75,14 @@ def bdf_seconds_per_sample(model_name: str, config, n: int) -> dict:
     }
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its finished children (the generation workers)."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def run(models, workers: int, bdf_samples: int, out_dir: Path, keep: bool) -> list[dict]:
     import h5py
 
@@ -83,9 +93,9 @@ def run(models, workers: int, bdf_samples: int, out_dir: Path, keep: bool) -> li
         cfg = make_config(m)
         path = out_dir / f"{m}.h5"
         n = sum(cfg.counts.values())
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu_seconds()
         res = generate_dataset(cfg, path, workers=workers, overwrite=True, restart=True, progress=True)
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, _cpu_seconds() - c0
         with h5py.File(path, "r") as f:
             status = np.concatenate([f[s]["status"][()] for s in ("train", "val", "test")])
             fires = np.concatenate([f[s]["fires"][()] for s in ("train", "val", "test")])
@@ -96,6 +106,7 @@ def run(models, workers: int, bdf_samples: int, out_dir: Path, keep: bool) -> li
             "samples": n,
             "workers": workers,
             "wall_s": wall,
+            "cpu_s": cpu,
             "samples_per_s": n / wall,
             "floor_s": FLOORS_S.get(m),
             "floor_met": wall < FLOORS_S.get(m, np.inf),
@@ -148,14 +159,15 @@ def main() -> None:
         "total_s": time.time() - t0,
     }
     print(
-        "\n| model | samples | workers | wall | floor | samples/s | file | firing | failed "
+        "\n| model | samples | workers | wall | CPU | floor | samples/s | file | firing | failed "
         "| BDF s/sample | BDF extrapolated | speed-up |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         b = r.get("bdf")
         print(
-            f"| {r['model']} | {r['samples']} | {r['workers']} | {r['wall_s']:.1f} s | {r['floor_s']:.0f} s "
+            f"| {r['model']} | {r['samples']} | {r['workers']} | {r['wall_s']:.1f} s | {r['cpu_s']:.1f} s "
+            f"| {r['floor_s']:.0f} s "
             f"{'met' if r['floor_met'] else 'MISSED'} | {r['samples_per_s']:.1f} | {r['file_MB']:.0f} MB "
             f"(x{r['compression_ratio']:.2f}) | {r['fraction_firing']:.3f} | {r['failed']} | "
             + (
