@@ -114,6 +114,7 @@ def test_study_preset_equals_the_published_configuration(name):
     # The study normalised point-wise in time; ORd used every stored point, FHN/HH every 4th
     # of 5040 (HyperNOs datasets.py).
     assert cfg.data.normalization == "pointwise"
+    assert cfg.data.input_encoding == "point"  # the current sampled at the grid points, as theirs
     assert cfg.data.subsample == (1 if name.startswith("ord") else 4)
     # The description cites its source: repository, file and commit.
     assert "MaxGhi8/HyperNOs" in cfg.description
