@@ -49,7 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="relative tolerance (default: the mixture's, else the solver's)",
     )
     p.add_argument(
-        "--atol", type=float, default=None, help="absolute tolerance (default: the solver's, per state)"
+        "--atol", type=float, default=None,
+        help="absolute tolerance (default: rtol x each unit's floor, per state)"
     )
     p.add_argument(
         "--compression",

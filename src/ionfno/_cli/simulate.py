@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n-points", type=int, default=None, help="output points N (default: the model's)")
     p.add_argument("--solver", default="fast", help="fast (default) or reference")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (solver default)")
-    p.add_argument("--atol", type=float, default=None, help="absolute tolerance (solver default)")
+    p.add_argument("--atol", type=float, default=None,
+                   help="absolute tolerance (default: rtol x each unit's floor, per state)")
     p.add_argument(
         "--initial-state",
         type=Path,

@@ -235,7 +235,8 @@ def make_config(
         Grid; default the mixture's, then the model's.
     method, rtol, atol, dt, max_steps
         Solver settings; None takes the mixture's ``solver`` entry, then the solver's default
-        (``method="fast"``). The resolved values are recorded.
+        (``method="fast"``); an ``rtol`` without ``atol`` sets ``atol = rtol`` x each unit's
+        floor. The resolved values are recorded.
     storage : StorageOptions, optional
 
     Raises
@@ -281,7 +282,9 @@ def make_config(
     solver = SOLVERS[method]
     d_rtol, d_atol = solver.default_tolerances(m)
     r = float(d_rtol if rtol is None else rtol)
-    a = np.broadcast_to(np.asarray(d_atol if atol is None else atol, dtype=np.float64), (m.n_states,))
+    # atol follows rtol (x each unit's floor, the solvers' convention) unless given
+    a = np.broadcast_to(np.asarray(d_atol * (r / d_rtol) if atol is None else atol, dtype=np.float64),
+                        (m.n_states,))
     if not (r > 0 and np.all(a > 0)):
         raise ValueError("rtol and atol must be > 0")
     settings = SolverSettings(

@@ -89,8 +89,9 @@ def simulate(
         A name in :data:`SOLVERS` (``"fast"``, ``"fast_numpy"``, ``"reference"``,
         ``"reference_lsoda"``, ``"reference_radau"``, ``"rush_larsen"``) or a solver instance.
     rtol, atol : float or ndarray of shape (n_states,), optional
-        Tolerances (> 0). Defaults: the solver's (``solver.default_tolerances(model)``);
-        a given ``atol`` applies as is, scalar or per state.
+        Tolerances (> 0). Defaults: the solver's (``solver.default_tolerances(model)``); with
+        ``rtol`` alone, ``atol = rtol`` x each unit's floor (:func:`state_floor`, the solvers'
+        convention). A given ``atol`` applies as is, scalar or per state.
     dt : float, optional
         Fixed step [time unit] (fixed-step mode of ``fast``; the step of ``rush_larsen``;
         the first step of ``reference``).
@@ -180,7 +181,11 @@ def _check_inputs(model, solver, stimulus, t_end, n_points, t_eval, y0, params, 
     params = model.default_params() if params is None else params
     rtol_d, atol_d = solver.default_tolerances(model)
     rtol = rtol_d if rtol is None else check_positive("rtol", rtol, n)
-    atol = atol_d if atol is None else check_positive("atol", atol, n)
+    if atol is None:
+        # the solvers' convention atol = tol x each unit's floor, so that --rtol alone moves both
+        atol = atol_d * (float(rtol) / rtol_d)
+    else:
+        atol = check_positive("atol", atol, n)
     if np.ndim(rtol) != 0:
         raise ValueError("rtol must be a scalar")
     atol = np.broadcast_to(np.asarray(atol, dtype=np.float64), (n,)).copy()
