@@ -30,6 +30,7 @@ no ``fastmath``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -37,7 +38,7 @@ from numba import njit, prange, types
 
 from ..ionic.kernels import RHS_TYPE
 
-__all__ = ["integrate_batch", "OK", "NONFINITE", "MAX_STEPS", "SOLVER_ERROR"]
+__all__ = ["integrate_batch", "integrate_batch_serial", "OK", "NONFINITE", "MAX_STEPS", "SOLVER_ERROR"]
 
 # ionfno.solvers.base.Status, as plain ints for the compiled code
 OK, NONFINITE, MAX_STEPS, SOLVER_ERROR = 0, 1, 2, 3
@@ -268,6 +269,16 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     return status
 
 
+@njit(**_OPTS)
+def _one(i, rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step, max_steps, out,
+         status, steps, rejected):
+    counts = np.zeros(2, dtype=np.int64)
+    status[i] = integrate_one(rhs, y0[i], p, stops[i], v_start[i], v_end[i], t_eval, t_end, rtol, atol, gate,
+                              dt, max_step, max_steps, out[i], counts)
+    steps[i] = counts[0]
+    rejected[i] = counts[1]
+
+
 _f8 = types.float64
 _v8 = types.float64[::1]
 _m8 = types.float64[:, ::1]
@@ -277,13 +288,28 @@ _BATCH_SIGNATURE = types.void(
 )
 
 
-@njit(_BATCH_SIGNATURE, parallel=True, **_OPTS)
-def integrate_batch(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step,
-                    max_steps, out, status, steps, rejected):
-    """:func:`integrate_one` for every sample of the batch, in parallel over samples."""
+def _batch_prange(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step, max_steps,
+                  out, status, steps, rejected):
     for i in prange(y0.shape[0]):
-        counts = np.zeros(2, dtype=np.int64)
-        status[i] = integrate_one(rhs, y0[i], p, stops[i], v_start[i], v_end[i], t_eval, t_end, rtol,
-                                  atol, gate, dt, max_step, max_steps, out[i], counts)
-        steps[i] = counts[0]
-        rejected[i] = counts[1]
+        _one(i, rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step, max_steps,
+             out, status, steps, rejected)
+
+
+@functools.cache
+def integrate_batch():
+    """:func:`integrate_batch_serial` in parallel over samples (``prange``), compiled on first use.
+
+    Deferred because loading a ``parallel=True`` function starts numba's thread pool (OpenMP),
+    which costs start-up time and makes a later ``fork`` of the process unsafe: one cell, or
+    one thread, never needs it.
+    """
+    return njit(_BATCH_SIGNATURE, parallel=True, **_OPTS)(_batch_prange)
+
+
+@njit(_BATCH_SIGNATURE, **_OPTS)
+def integrate_batch_serial(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step,
+                           max_steps, out, status, steps, rejected):
+    """:func:`integrate_one` for every sample of the batch, one after the other."""
+    for i in range(y0.shape[0]):
+        _one(i, rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step, max_steps,
+             out, status, steps, rejected)

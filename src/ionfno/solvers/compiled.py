@@ -23,8 +23,9 @@ control, whose default tolerances are calibrated per model against the SciPy ref
 
 from __future__ import annotations
 
+import contextlib
 import math
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,8 +37,8 @@ __all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS"]
 
 DEFAULT_MAX_STEPS = 10_000_000
 """Default step limit per sample (accepted + rejected). Far above what any tolerance down to
-1e-8 needs on the dataset mixtures (HH, 100 ms of repetitive firing at rtol 1e-8: ~1e6
-steps), so a tighter tolerance never fails where a looser one succeeds; it only stops an
+1e-8 needs on the dataset mixtures (HH, 100 ms of repetitive firing at rtol 1e-8: ~0.4
+million steps), so a tighter tolerance never fails where a looser one succeeds; it only stops an
 integration that makes no progress (a few seconds to a minute of CPU for one sample)."""
 
 
@@ -57,8 +58,9 @@ class CompiledSolver(Solver):
     -----
     With ``dt`` given to :meth:`solve`, the solver takes fixed steps of ``dt`` (still
     stepping onto every stimulus edge), as the NumPy solver does. ``chunk_size`` only sets how
-    many cells run between two updates of the progress bar; ``threads`` caps numba's threads
-    for the call (default: numba's setting, ``NUMBA_NUM_THREADS``, all cores unless set).
+    many cells run between two updates of the progress bar; ``threads`` sets numba's threads
+    for the call (default ``NUMBA_NUM_THREADS``: all cores unless set). Results do not depend
+    on either.
     """
 
     name: ClassVar[str] = "fast"
@@ -105,36 +107,36 @@ class CompiledSolver(Solver):
         rejected = np.zeros(B, dtype=np.int64)
         y0 = np.array(y0, dtype=np.float64)  # C-contiguous and writable, as the signature requires
 
-        old_threads = numba.get_num_threads()
+        # Threads: one cell, or one thread, runs on the calling thread without ever starting
+        # numba's thread pool (OpenMP: start-up time, and a later fork would be unsafe).
+        n_threads = numba.config.NUMBA_NUM_THREADS
         if threads is not None:
-            numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+            n_threads = max(1, min(int(threads), n_threads))
+        parallel = n_threads > 1 and B > 1
         # Without a progress bar the whole batch is one call; with one, chunks of about 1 % of
         # it (at least 4 per thread) so the bar moves and the threads stay busy.
-        if progress:
-            chunk = int(chunk_size or max(4 * numba.get_num_threads(), -(-B // 100)))
-        else:
-            chunk = B
+        chunk = int(chunk_size or max(4 * n_threads, -(-B // 100))) if progress else B
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=B, desc=f"{model.name} ({self.name})", unit="sample")
-        try:
-            # Cells differ in cost (a firing cell takes several times the steps of a quiet
-            # one): hand them to the threads one at a time rather than in equal blocks.
-            with numba.parallel_chunksize(1):
-                for lo in range(0, B, chunk):
-                    hi = min(lo + chunk, B)
-                    _rl2_numba.integrate_batch(
-                        rhs, y0[lo:hi], args["p"], stops[lo:hi], v_start[lo:hi], v_end[lo:hi],
-                        args["t_eval"], args["t_end"], args["rtol"], args["atol"], args["gate"],
-                        args["dt"], args["max_step"], int(max_steps), states[lo:hi], status[lo:hi],
-                        steps[lo:hi], rejected[lo:hi],
-                    )
-                    if bar is not None:
-                        bar.update(hi - lo)
-        finally:
-            numba.set_num_threads(old_threads)
+        with contextlib.ExitStack() as stack:
             if bar is not None:
-                bar.close()
+                stack.callback(bar.close)
+            run = _rl2_numba.integrate_batch_serial
+            if parallel:
+                run = _rl2_numba.integrate_batch()
+                stack.callback(numba.set_num_threads, numba.get_num_threads())
+                numba.set_num_threads(n_threads)
+                # Cells differ in cost (a firing cell takes several times the steps of a quiet
+                # one): hand them to the threads one at a time rather than in equal blocks.
+                stack.enter_context(numba.parallel_chunksize(1))
+            for lo in range(0, B, chunk):
+                hi = min(lo + chunk, B)
+                run(rhs, y0[lo:hi], args["p"], stops[lo:hi], v_start[lo:hi], v_end[lo:hi], args["t_eval"],
+                    args["t_end"], args["rtol"], args["atol"], args["gate"], args["dt"], args["max_step"],
+                    int(max_steps), states[lo:hi], status[lo:hi], steps[lo:hi], rejected[lo:hi])
+                if bar is not None:
+                    bar.update(hi - lo)
         return states, status, {"steps": steps, "rejected": rejected, "rhs_evals": 2 * (steps + rejected)}
