@@ -1,16 +1,32 @@
-"""Small I/O helpers shared by every stage: atomic writes and safe JSON."""
+"""Small I/O helpers shared by every stage: atomic writes, safe JSON, and size checks.
+
+Size checks (:func:`check_memory`, :func:`check_free_space`) compare what a job is about to
+allocate or write with what the machine has *before* it starts, so that an impossible size
+ends in a message naming the size, not in a ``MemoryError`` or a full disk halfway through.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "write_json_atomic", "check_writable"]
+__all__ = [
+    "atomic_path",
+    "write_json_atomic",
+    "check_writable",
+    "check_memory",
+    "check_free_space",
+    "available_memory",
+    "format_bytes",
+    "no_space_error",
+]
 
 
 def check_writable(path: str | os.PathLike) -> Path:
@@ -54,9 +70,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with open(tmp_p, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp_p, p)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_p.unlink()
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise no_space_error(p) from e
         raise
 
 
@@ -128,3 +146,85 @@ def read_preset_json(spec: str | os.PathLike, folder: str, kind: str) -> dict[st
     if not isinstance(d, dict):
         raise ValueError(f"{kind[:1].upper()}{kind[1:]} {s!r} must be a JSON object, got {type(d).__name__}")
     return d
+
+
+# ------------------------------------------------------------------------------ size checks
+def format_bytes(n: float) -> str:
+    """``1.5 GB``-style size (powers of 1000)."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if abs(n) < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def available_memory() -> int | None:
+    """Bytes of memory a new allocation can use now (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES")) * int(os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(nbytes: float, what: str, *, hint: str = "") -> None:
+    """Raise if ``nbytes`` cannot be allocated in the memory available now.
+
+    Parameters
+    ----------
+    nbytes : float
+        Estimated peak allocation [bytes].
+    what : str
+        What would be allocated, for the message ("the trajectory of 1e9 points").
+    hint : str
+        How to make it smaller, appended to the message.
+
+    Raises
+    ------
+    MemoryError
+        With the estimate and the available memory; the CLI shows it as an error (exit 2).
+    """
+    avail = available_memory()
+    if avail is not None and nbytes > avail:
+        raise MemoryError(
+            f"{what} needs about {format_bytes(nbytes)} of memory but {format_bytes(avail)} is available"
+            + (f"; {hint}" if hint else "")
+        )
+
+
+def check_free_space(path: str | os.PathLike, nbytes: float, what: str, *, hint: str = "") -> None:
+    """Raise if the file system that will hold ``path`` has less than ``nbytes`` free.
+
+    Raises
+    ------
+    OSError
+        ``ENOSPC``, naming the folder, the estimate and the free space.
+    """
+    p = Path(path)
+    folder = p if p.is_dir() else p.parent
+    try:
+        free = shutil.disk_usage(folder if str(folder) else ".").free
+    except OSError:
+        return  # the folder checks (check_writable) report a missing folder
+    if nbytes > free:
+        raise OSError(
+            errno.ENOSPC,
+            f"No space left on device for {what}: it needs about {format_bytes(nbytes)} "
+            f"but {str(folder)!r} has {format_bytes(free)} free" + (f"; {hint}" if hint else ""),
+        )
+
+
+def no_space_error(path: str | os.PathLike, detail: str = "") -> OSError:
+    """The error for a write to ``path`` that found the disk full (names the path and free space)."""
+    p = Path(path)
+    try:
+        free = f" ({format_bytes(shutil.disk_usage(p.parent if str(p.parent) else '.').free)} free)"
+    except OSError:
+        free = ""
+    return OSError(errno.ENOSPC, f"No space left on device writing {str(p)!r}{free}" + (f"; {detail}" if detail else ""))

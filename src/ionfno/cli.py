@@ -16,11 +16,23 @@ import sys
 from collections.abc import Sequence
 
 # Modules under ionfno._cli, each with ``register(subparsers)``.
-_COMMAND_MODULES = ("simulate", "data", "train", "tune", "evaluate")
+_COMMAND_MODULES = ("simulate", "data", "train", "tune", "evaluate", "surrogate")
 
 
 class CLIError(Exception):
     """An error whose message is shown to the user as is (exit code 2)."""
+
+
+# Optional packages -> the extra of pyproject.toml that installs them.
+OPTIONAL_EXTRAS = {
+    "optuna": "tune",
+    "psycopg2": "postgres",
+    "matplotlib": "plot",
+    "onnx": "export",
+    "onnxruntime": "export",
+    "onnxscript": "export",
+    "tensorboard": "tensorboard",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,11 +70,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ionfno {args.command}: interrupted", file=sys.stderr)
         return 130
-    except (CLIError, ValueError, OSError, KeyError) as e:
-        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"ionfno {args.command}: error: {msg}", file=sys.stderr)
+    except (CLIError, ValueError, OSError, KeyError, MemoryError) as e:
+        print(f"ionfno {args.command}: error: {_message(e)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        extra = OPTIONAL_EXTRAS.get((e.name or "").split(".")[0])
+        if extra is None:
+            raise
+        print(
+            f"ionfno {args.command}: error: this needs the optional package {e.name.split('.')[0]!r}; "
+            f"install it with: pip install 'ionfno[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     return int(rc or 0)
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, KeyError) and e.args:
+        return str(e.args[0])
+    if isinstance(e, MemoryError):
+        # Our own size checks say what and how much; a bare MemoryError from deep inside does not.
+        return str(e) if str(e) else "out of memory (try a smaller size, fewer samples or points)"
+    if isinstance(e, OSError) and e.strerror and e.filename is None and e.errno is not None:
+        return e.strerror  # an OSError(errno, message) of ours: the message, without "[Errno N]"
+    return str(e)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._text import quantity, unit_label
 from ..ionic import IonicModel, get_model, list_models
 
 __all__ = ["register", "load_initial_state", "write_trajectory_npz"]
@@ -85,12 +86,16 @@ def cmd_models(args: argparse.Namespace) -> int:
         print()
         return 0
     for d in described:
-        print(f"{d['name']}: {d['description']}  (t in {d['time_unit']}, I_app in {d['current_unit']}; "
-              f"default T = {d['t_end_default']:g}, N = {d['n_points_default']})")
+        print(f"{d['name']}: {d['description']}  (t {_in(d['time_unit'])}, I_app {_in(d['current_unit'])}; "
+              f"default T = {quantity(d['t_end_default'], d['time_unit'])}, N = {d['n_points_default']})")
         for s in d["states"]:
             alias = f"  alias: {', '.join(s['aliases'])}" if s["aliases"] else ""
             print(f"    {s['name']:<16} [{s['unit']}]{alias}")
     return 0
+
+
+def _in(unit: str) -> str:
+    return "dimensionless" if unit_label(unit) == "dimensionless" else f"in {unit}"
 
 
 def load_initial_state(model: IonicModel, path: Path) -> np.ndarray:
@@ -147,6 +152,36 @@ def _check_grid(t_end: float, n_points: int) -> None:
         raise ValueError(f"--n-points must be >= 2, got {n_points}")
 
 
+def check_simulate_size(model: IonicModel, *, n_points: int, n_beats: int, pacing: bool, out: Path,
+                        beats_csv: Path | None = None) -> None:
+    """Refuse, before allocating, a run whose arrays would not fit in memory or whose files on disk.
+
+    Estimates: one window holds the trajectory (float64, ``n_states + 8`` rows of ``N`` with
+    the sampled current and its temporaries) and about 16 float64 per pulse for the stimulus
+    edges; pacing keeps per beat its biomarkers and end state, and writes a CSV row of about
+    20 characters per value.
+
+    Raises
+    ------
+    MemoryError, OSError
+        With the estimate, what is available, and how to make it smaller.
+    """
+    from .._io import check_free_space, check_memory
+
+    S = model.n_states
+    if pacing:
+        check_memory(8.0 * (n_points * (S + 8) + n_beats * (S + 16)),
+                     f"pacing {n_beats} beats of {n_points} points", hint="use fewer --beats")
+        check_free_space(beats_csv, 20.0 * n_beats * (S + 11), f"the {n_beats}-row beat table {str(beats_csv)!r}",
+                         hint="use fewer --beats")
+    else:
+        check_memory(8.0 * (n_points * (S + 8) + 16 * n_beats),
+                     f"a window of {n_points} points and {n_beats} pulse(s)",
+                     hint="use fewer --n-points or --beats")
+    check_free_space(out, 8.0 * n_points * (S + 2), f"the {n_points}-point trajectory {str(out)!r}",
+                     hint="use fewer --n-points")
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     model = get_model(args.model)  # an unknown name fails before the heavier imports
 
@@ -176,6 +211,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     check_writable(args.out)  # fail before a long simulation, not after
     if args.save_every_beat is not None:
         check_writable(args.save_every_beat)
+    pacing = args.save_every_beat is not None
+    # pacing: one beat of --period at a time, on --n-points or the model's resolution per beat
+    beat_points = args.n_points or max(3, int(round(model.n_points_default * (args.period or 0.0)
+                                                    / model.t_end_default)))
+    check_simulate_size(model, n_points=beat_points if pacing else n_points, n_beats=args.beats, pacing=pacing,
+                        out=args.out, beats_csv=args.save_every_beat)
+    if args.save_every_beat is None and args.onset >= t_end:
+        print(f"ionfno simulate: warning: the pulse starts at {quantity(args.onset, model.time_unit)}, at or "
+              f"after the end of the window ({quantity(t_end, model.time_unit)}): no current is applied",
+              file=sys.stderr)
     if args.initial_state is None:
         y0 = model.default_state()
     else:
@@ -191,8 +236,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"ionfno simulate: warning: solver status {status} (see ionfno.solvers.Status); "
               f"wrote {args.out} with the trajectory up to the failure", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {t_end:g}] "
-          f"(time unit {model.time_unit}), {model.n_states} states")
+    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {quantity(t_end, model.time_unit)}], "
+          f"{model.n_states} states")
     return 0
 
 
