@@ -93,18 +93,24 @@ class Surrogate:
     # ------------------------------------------------------------------ construction
     @classmethod
     def load(cls, path: str | os.PathLike, *, which: str = "best", device: str = "cpu") -> Surrogate:
-        """Load from a run folder (``which`` = "best" or "last" checkpoint) or a ``.pt`` file.
+        """Load from a run folder (``which`` = "best" or "last" checkpoint), a ``.pt`` file, or a name.
+
+        A name that is not an existing file or folder is looked up among the pretrained
+        surrogates (:mod:`ionfno.pretrained`: ``Surrogate.load("ord")``).
 
         Raises
         ------
         FileNotFoundError
-            No such folder/file, or the folder has no ``{which}.pt``.
+            No such folder/file/pretrained name, or the folder has no ``{which}.pt``.
         ionfno.training.CheckpointError
             The file is not an ionfno checkpoint.
         """
+        from .pretrained import WEIGHTS_FILE, find_pretrained, list_pretrained
         from .training.checkpoint import load_checkpoint
 
         p = Path(path)
+        if not p.exists() and (named := find_pretrained(str(path))) is not None:
+            p = named / WEIGHTS_FILE
         if p.is_dir():
             if which not in ("best", "last"):
                 raise ValueError(f"which must be 'best' or 'last', got {which!r}")
@@ -116,7 +122,10 @@ class Surrogate:
         elif p.exists():
             ck_path = p
         else:
-            raise FileNotFoundError(f"No run folder or checkpoint at {str(p)!r}")
+            raise FileNotFoundError(
+                f"No run folder, checkpoint or pretrained surrogate {str(p)!r} "
+                f"(pretrained: {list_pretrained()})"
+            )
         return cls(load_checkpoint(ck_path, map_location="cpu"), device=device)
 
     def __repr__(self) -> str:
@@ -204,6 +213,16 @@ class Surrogate:
         from .stimulus import pulse
 
         return self.encode(pulse(amplitude, duration, onset), n_points=n_points)
+
+    def output_statistics(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Point-wise mean and std of the training outputs on the trained grid, each ``(n_states, N)``.
+
+        The normaliser of the study's metric (:func:`ionfno.evaluation.metrics.compute_errors`);
+        None for a model trained with the per-channel normaliser, which does not keep them.
+        """
+        if self.normalization != "pointwise":
+            return None
+        return (self._out_norm.mean.double().cpu().numpy(), self._out_norm.std.double().cpu().numpy())
 
     # ------------------------------------------------------------------ prediction
     def predict_array(self, i_app, *, batch_size: int = 256) -> np.ndarray:

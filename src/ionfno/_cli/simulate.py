@@ -80,7 +80,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    described = [get_model(name).describe() | {"name": name} for name in list_models()]
+    from ..pretrained import pretrained_by_model
+
+    pretrained = pretrained_by_model()
+    described = [get_model(name).describe() | {"name": name, "pretrained": pretrained.get(name, [])}
+                 for name in list_models()]
     if args.json:
         json.dump(described, sys.stdout, indent=2, ensure_ascii=False)
         print()
@@ -91,6 +95,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         for s in d["states"]:
             alias = f"  alias: {', '.join(s['aliases'])}" if s["aliases"] else ""
             print(f"    {s['name']:<16} [{s['unit']}]{alias}")
+        if d["pretrained"]:
+            print(f"    pretrained surrogates: {', '.join(d['pretrained'])} (`ionfno pretrained show NAME`)")
     return 0
 
 

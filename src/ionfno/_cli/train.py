@@ -12,6 +12,8 @@ import json
 import os
 from pathlib import Path
 
+from .surrogate import add_stimulus_arguments, stimulus_from_args
+
 __all__ = ["register"]
 
 
@@ -50,19 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "predict",
-        help="predict the states for one pulse with a trained FNO (writes the simulate .npz layout)",
-        description="Evaluate the trained surrogate in RUN_DIR (its best checkpoint) for one "
-        "rectangular pulse and write t, states, state_names and i_app to an .npz file.",
+        help="predict the states for one input with a trained FNO (writes the simulate .npz layout)",
+        description="Evaluate a surrogate (a pretrained name such as `ord`, a run folder's best checkpoint, "
+        "or a .pt file) for one rectangular pulse, pulse train or waveform file and write t, states, "
+        "state_names and i_app to an .npz file.",
     )
-    p.add_argument("run_dir", type=Path, help="run folder of `ionfno train` (or a .pt checkpoint)")
-    p.add_argument("--amplitude", type=float, required=True, help="pulse amplitude A (model current unit)")
-    p.add_argument("--duration", type=float, required=True, help="pulse duration T_stim [ms]")
-    p.add_argument(
-        "--onset",
-        type=float,
-        default=0.0,
-        help="pulse start [ms] (default 0; the study's data all start at 0)",
-    )
+    p.add_argument("run_dir", type=Path, metavar="NAME_OR_RUN",
+                   help="pretrained name (`ionfno pretrained list`), run folder, or .pt checkpoint")
+    add_stimulus_arguments(p)
     p.add_argument("--t-end", type=float, default=None, help="window T (must equal the training window)")
     p.add_argument(
         "--n-points",
@@ -137,13 +134,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     from ..ionic import get_model
-    from ..stimulus import pulse
     from ..surrogate import Surrogate
     from .simulate import write_trajectory_npz
 
     sur = Surrogate.load(args.run_dir, which=args.checkpoint, device=args.device)
     t = sur.grid(t_end=args.t_end, n_points=args.n_points)
-    stim = pulse(args.amplitude, args.duration, args.onset)
+    stim = stimulus_from_args(args, sur.t_end, sur.time_unit)
     states = sur.predict_array(sur.encode(stim, n_points=t.shape[0]))[0].T  # (N, S)
     i_app = stim.sample(t)  # (1, N), the current as sampled, whatever the model's input encoding
     model = get_model(sur.model_name)

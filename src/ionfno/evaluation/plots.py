@@ -20,6 +20,7 @@ import numpy as np
 __all__ = [
     "figure_to_png",
     "plot_trajectories",
+    "plot_comparison",
     "plot_error_per_variable",
     "plot_error_distributions",
     "plot_loss_curves",
@@ -127,6 +128,66 @@ def plot_trajectories(
         ax.set_xlabel(f"t [{time_unit}]", fontsize=7)
     first = axes[k // ncols, k % ncols]
     first.legend(fontsize=6, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_comparison(
+    t: np.ndarray,
+    solver: np.ndarray,
+    surrogate: np.ndarray,
+    state_names: Sequence[str],
+    state_units: Sequence[str],
+    *,
+    i_app: np.ndarray | None = None,
+    current_unit: str = "",
+    time_unit: str = "ms",
+    title: str = "",
+) -> Any:
+    """Chosen states of one input: solver and surrogate (left), point-wise error (right).
+
+    Parameters
+    ----------
+    t : ndarray, shape (N,)
+    solver, surrogate : ndarray, shape (C, N)
+        The chosen states in model units (C rows, one per panel row).
+    state_names, state_units : sequence of str, length C
+    i_app : ndarray, shape (N,), optional
+        The applied current, drawn in a first row.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    solver, surrogate = np.asarray(solver), np.asarray(surrogate)
+    C = solver.shape[0]
+    if surrogate.shape != solver.shape or len(state_names) != C or len(state_units) != C:
+        raise ValueError(f"solver/surrogate (C, N) and C names/units needed; got {solver.shape}, "
+                         f"{surrogate.shape}, {len(state_names)} names, {len(state_units)} units")
+    rows = C + (i_app is not None)
+    fig = _figure((9.0, 1.9 * rows + 0.6))
+    axes = fig.subplots(rows, 2, squeeze=False, sharex=True)
+    r = 0
+    if i_app is not None:
+        axes[0, 0].plot(t, i_app, color="tab:purple", lw=1.0)
+        axes[0, 0].set_ylabel(_label("I_app", current_unit), fontsize=8)
+        axes[0, 1].set_visible(False)
+        r = 1
+    for c in range(C):
+        left, right = axes[r + c]
+        left.plot(t, solver[c], **TRUE_STYLE)
+        left.plot(t, surrogate[c], **PRED_STYLE)
+        left.set_ylabel(_label(state_names[c], state_units[c]), fontsize=8)
+        right.plot(t, surrogate[c] - solver[c], color="tab:red", lw=1.0)
+        right.axhline(0.0, color="grey", lw=0.5)
+        right.set_ylabel(_label("FNO - solver", state_units[c]), fontsize=8)
+    axes[r, 0].legend(fontsize=7, loc="best")
+    axes[r, 1].set_title("point-wise error", fontsize=9)
+    for ax in axes[-1]:
+        ax.set_xlabel(f"t [{time_unit}]", fontsize=8)
+    for ax in axes.flat:
+        ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
