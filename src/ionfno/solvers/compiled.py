@@ -87,17 +87,13 @@ class CompiledSolver(Solver):
         rhs, p = model.kernel(params)
         B, n = y0.shape
         N = t_eval.shape[0]
-        stops, v_start, v_end = stimulus.pieces(t_end)
-        args = dict(
-            p=np.array(p, dtype=np.float64),
-            t_eval=np.array(t_eval, dtype=np.float64),
-            t_end=float(t_end),
-            rtol=float(rtol),
-            atol=np.array(np.broadcast_to(atol, (n,)), dtype=np.float64),  # a writable copy
-            gate=np.ascontiguousarray(model.gate_mask, dtype=np.bool_),
-            dt=0.0 if dt is None else float(dt),
-            max_step=float(self.max_step),
-        )
+        stops, v_start, v_end = stimulus.pieces(t_end)  # (B, K) each
+        # The compiled signature wants C-contiguous, writable float64 arrays: fresh copies.
+        p = np.array(p, dtype=np.float64)
+        t_eval = np.array(t_eval, dtype=np.float64)
+        atol = np.array(np.broadcast_to(atol, (n,)), dtype=np.float64)
+        gate = np.array(model.gate_mask, dtype=np.bool_)
+        y0 = np.array(y0, dtype=np.float64)
         if max_steps is None:
             max_steps = (int(math.ceil(t_end / dt)) + 2 * stops.shape[1] + 10) if dt is not None \
                 else DEFAULT_MAX_STEPS
@@ -105,7 +101,6 @@ class CompiledSolver(Solver):
         status = np.zeros(B, dtype=np.int8)
         steps = np.zeros(B, dtype=np.int64)
         rejected = np.zeros(B, dtype=np.int64)
-        y0 = np.array(y0, dtype=np.float64)  # C-contiguous and writable, as the signature requires
 
         # Threads: one cell, or one thread, runs on the calling thread without ever starting
         # numba's thread pool (OpenMP: start-up time, and a later fork would be unsafe).
@@ -134,8 +129,8 @@ class CompiledSolver(Solver):
                 stack.enter_context(numba.parallel_chunksize(1))
             for lo in range(0, B, chunk):
                 hi = min(lo + chunk, B)
-                run(rhs, y0[lo:hi], args["p"], stops[lo:hi], v_start[lo:hi], v_end[lo:hi], args["t_eval"],
-                    args["t_end"], args["rtol"], args["atol"], args["gate"], args["dt"], args["max_step"],
+                run(rhs, y0[lo:hi], p, stops[lo:hi], v_start[lo:hi], v_end[lo:hi], t_eval, float(t_end),
+                    float(rtol), atol, gate, 0.0 if dt is None else float(dt), float(self.max_step),
                     int(max_steps), states[lo:hi], status[lo:hi], steps[lo:hi], rejected[lo:hi])
                 if bar is not None:
                     bar.update(hi - lo)
