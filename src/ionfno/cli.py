@@ -32,6 +32,9 @@ OPTIONAL_EXTRAS = {
     "onnxruntime": "export",
     "onnxscript": "export",
     "tensorboard": "tensorboard",
+    "starlette": "app",
+    "uvicorn": "app",
+    "plotly": "app",
 }
 
 

@@ -343,14 +343,9 @@ def cmd_pretrained_build(args: argparse.Namespace) -> int:
 
 
 def cmd_app(args: argparse.Namespace) -> int:
+    from ..app import serve  # a missing extra becomes "pip install 'ionfno[app]'" (cli.OPTIONAL_EXTRAS)
     from ..cli import CLIError
 
-    try:
-        from ..app import serve
-    except ModuleNotFoundError as e:
-        raise CLIError(
-            f"`ionfno app` needs the 'app' extra ({e.name} is missing): pip install 'ionfno[app]'"
-        ) from None
     if args.threads < 1:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
     serve(
