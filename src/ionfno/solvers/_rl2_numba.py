@@ -1,4 +1,6 @@
-"""The compiled RL2 integrator: one cell per call, a ``prange`` loop over the batch.
+"""The compiled RL2 integrator: one cell per call (:func:`integrate_one`), batches one cell
+after the other (:func:`integrate_batch_serial`) or in parallel (:func:`integrate_batch`,
+a ``prange`` loop compiled on first use).
 
 The scheme, error control, stimulus-edge stepping, dense output and status codes are those
 of :class:`ionfno.solvers.exponential.ExponentialSolver` (its module docstring has the
@@ -7,8 +9,8 @@ that numba compiles it to a loop without per-step Python or array overhead. The 
 solver stays as the tested reference (``fast_numpy``); ``tests/solvers/test_compiled.py``
 checks that both agree.
 
-Arrays of one call (``B`` samples, ``n`` states, ``K`` pieces of the stimulus, ``N`` output
-points)::
+Arrays of one batch call (``B`` samples, ``n`` states, ``K`` pieces of the stimulus, ``N``
+output points)::
 
     y0        (B, n)     initial states
     p         (m,)       packed model parameters (``IonicModel.kernel``)
