@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ..data.generate import generate_dataset, make_config, parse_shard, partial_dir
+    from ..data.generate import finished_blocks, generate_dataset, make_config, parse_shard, partial_dir
     from ..data.storage import StorageOptions
 
     shard = parse_shard(args.shard)
@@ -121,7 +121,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
             compression_opts=args.compression_level if args.compression == "gzip" else None,
         ),
     )
-    if partial_dir(args.out).exists() and not args.restart:
+    if finished_blocks(args.out) and not args.restart:
         print(f"ionfno generate: resuming the unfinished run in {partial_dir(args.out)}", file=sys.stderr)
     try:
         res = generate_dataset(

@@ -25,8 +25,17 @@ temporary ones are ignored and removed. The cost is up to twice the final size o
 while the blocks are assembled.
 
 Resume: run the same command again. The work folder holds ``manifest.json`` with the
-config; a different config (or shard) is refused with the differing keys named. A complete
-target is never replaced without ``overwrite``.
+config; a different config (or shard) is refused with the differing keys named while the
+folder holds finished blocks (a folder without any is discarded, and a run that fails before
+finishing a block removes its folder). A complete target is never replaced without
+``overwrite``.
+
+Sizes and disks: before anything is simulated, the blocks in memory (one per worker), the
+assembly's metadata and the files on disk (at the best compression our data reach) are
+compared with the free memory and disk, and a sample must fit HDF5's 4 GiB chunk limit.
+Block files are built in memory and written by Python, and the assembled file's space is
+reserved before HDF5 writes into it: a full disk is a clean error naming the file (HDF5
+itself crashes the process when a write fails), and the finished blocks stay for the resume.
 
 Determinism: each sample's pulse is a pure function of ``(seed, split, index)``
 (:func:`ionfno.data.mixtures.sample_parameters`) and the fast solver treats each sample of
@@ -44,6 +53,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -59,7 +69,7 @@ from typing import Any
 
 import numpy as np
 
-from .._io import atomic_path, check_writable
+from .._io import atomic_path, check_free_space, check_memory, check_writable, format_bytes, no_space_error
 from .biomarkers import fires as _fires
 from .mixtures import Mixture, load_mixture, sample_parameters
 from .storage import (
@@ -69,8 +79,11 @@ from .storage import (
     DatasetError,
     StorageOptions,
     create_layout,
+    file_image,
     open_dataset,
     readable_by_umask,
+    reserve_space,
+    write_file_image,
 )
 
 __all__ = [
@@ -85,6 +98,7 @@ __all__ = [
     "generate_dataset",
     "merge_shards",
     "partial_dir",
+    "finished_blocks",
 ]
 
 _BLOCK_RE = re.compile(r"^(train|val|test)_(\d{7})_(\d{7})\.h5$")
@@ -93,6 +107,17 @@ _MANIFEST = "manifest.json"
 # solver costs the same per sample at any batch size, so the block size only sets the memory
 # per worker and how much a kill can lose; large blocks still amortise the HDF5 file overhead.
 _BLOCK_BYTES = 256e6
+# HDF5 limits one chunk to 4 GiB; a stored sample (all states, float32) is one chunk.
+_MAX_CHUNK_BYTES = 2**32 - 1
+# Bytes per sample and (state or current) value a block holds while simulated and written: the
+# float64 trajectory, its float32 copy, a finiteness mask and the in-memory file image (17),
+# and the current as float64, float32 and in the image (16); see _check_resources.
+_BLOCK_BYTES_PER_VALUE = (17, 16)
+# Memory per sample for the per-sample metadata gathered when the blocks are assembled.
+_META_BYTES_PER_SAMPLE = 128
+# Compression never shrinks the signals by more than this in our data (ORd with gzip: 2.6x;
+# the all-zero t0 samples compress further): the disk check refuses only what cannot fit.
+_MAX_COMPRESSION_RATIO = 10.0
 
 
 @dataclass(frozen=True)
@@ -271,6 +296,13 @@ def make_config(
         raise ValueError(f"t_end must be a finite number > 0, got {t_end}")
     if n_points < 2:
         raise ValueError(f"n_points must be >= 2, got {n_points}")
+    sample_bytes = 4 * m.n_states * n_points
+    if sample_bytes > _MAX_CHUNK_BYTES:
+        raise ValueError(
+            f"n_points={n_points} makes one stored {model} sample ({m.n_states} states, float32) "
+            f"{format_bytes(sample_bytes)}, over HDF5's 4 GiB chunk limit; at most "
+            f"{_MAX_CHUNK_BYTES // (4 * m.n_states)} points"
+        )
     counts = {}
     for split, n in zip(SPLITS, (n_train, n_val, n_test), strict=True):
         if n is not None and (int(n) != n or n < 0):
@@ -452,7 +484,8 @@ def _write_block_file(
 
     b, S, N = data["states"].shape
     kw = config.storage.h5_kwargs()
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+
+    def build(f: Any) -> None:
         f.create_dataset("states", data=data["states32"], chunks=(1, S, N), **kw)
         f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
         for name, dt in SAMPLE_FIELDS.items():
@@ -464,6 +497,10 @@ def _write_block_file(
             )
         f.attrs["split"] = split
         f.attrs["start"] = start
+
+    # Built in memory, written by Python: a full disk is an OSError naming the file, never a
+    # failed HDF5 write (which crashed the process, see storage.reserve_space).
+    write_file_image(path, build)
 
 
 def _run_block(
@@ -570,10 +607,13 @@ def _open_workdir(workdir: Path, manifest: dict[str, Any], restart: bool) -> Non
             old = json.loads(mpath.read_text())
         except (OSError, json.JSONDecodeError):
             old = None
-        if old is None:  # killed before the manifest was written: nothing to keep
+        has_blocks = any(_BLOCK_RE.match(p.name) for p in workdir.iterdir())
+        diff = [] if old is None else config_diff(old, manifest)
+        if old is None or (diff and not has_blocks):
+            # Killed before the manifest was written, or a run that failed before finishing
+            # any block (e.g. refused as too large): nothing to keep.
             shutil.rmtree(workdir)
         else:
-            diff = config_diff(old, manifest)
             if diff:
                 raise ValueError(
                     f"An unfinished run with a different configuration is in {str(workdir)!r}; "
@@ -647,31 +687,85 @@ def generate_dataset(
             + (" (a complete dataset with this same configuration)" if same else "")
             + "; pass --overwrite to replace it"
         )
+    ranges = {s: shard_range(config.counts[s], shard) for s in SPLITS}
+    n_mine = sum(hi - lo for lo, hi in ranges.values())
+    _check_memory(config, n_states, n_mine, bs, workers)
     manifest = {"config": config.to_dict(), "shard": None if shard is None else f"{shard[0]}/{shard[1]}"}
     _open_workdir(workdir, manifest, restart)
-
-    ranges = {s: shard_range(config.counts[s], shard) for s in SPLITS}
-    done = _scan_blocks(workdir)
-    tasks = []
-    for s in SPLITS:
-        for a, b in _missing(*ranges[s], done[s]):
-            tasks.extend((s, k, min(k + bs, b)) for k in range(a, b, bs))
-    n_mine = sum(hi - lo for lo, hi in ranges.values())
-    n_todo = sum(b - a for _, a, b in tasks)
-    config_json = config.to_json()
-    _execute(
-        tasks,
-        config_json,
-        workdir,
-        workers=workers,
-        total=n_mine,
-        initial=n_mine - n_todo,
-        progress=progress,
-        desc=f"{config.model} {out.name}",
-    )
-    n_failed = _assemble(out, config, workdir, ranges, shard)
+    try:
+        done = _scan_blocks(workdir)
+        tasks = []
+        for s in SPLITS:
+            for a, b in _missing(*ranges[s], done[s]):
+                tasks.extend((s, k, min(k + bs, b)) for k in range(a, b, bs))
+        n_todo = sum(b - a for _, a, b in tasks)
+        _check_disk(config, n_states, out, n_mine, n_todo)
+        config_json = config.to_json()
+        _execute(
+            tasks,
+            config_json,
+            workdir,
+            workers=workers,
+            total=n_mine,
+            initial=n_mine - n_todo,
+            progress=progress,
+            desc=f"{config.model} {out.name}",
+        )
+        n_failed = _assemble(out, config, workdir, ranges, shard)
+    except BaseException as e:
+        # Keep finished blocks for the next run (resume); a work folder without any holds
+        # nothing worth keeping, and must not stand in the way of a corrected command.
+        n_kept = finished_blocks(out)
+        if not n_kept:
+            shutil.rmtree(workdir, ignore_errors=True)
+        elif isinstance(e, OSError) and e.errno == errno.ENOSPC and "run the same command" not in str(e):
+            raise OSError(
+                errno.ENOSPC,
+                f"{e.strerror}; the {n_kept} finished block(s) stay in {str(workdir)!r}: "
+                "free space and run the same command again to resume",
+            ) from None
+        raise
     shutil.rmtree(workdir, ignore_errors=True)
     return GenerateResult(out, n_mine, n_todo, n_failed, time.perf_counter() - t0)
+
+
+def finished_blocks(out: str | os.PathLike) -> int:
+    """Number of finished block files in the work folder of an unfinished run writing ``out``."""
+    workdir = partial_dir(out)
+    if not workdir.is_dir():
+        return 0
+    return sum(1 for p in workdir.iterdir() if _BLOCK_RE.match(p.name))
+
+
+def _raw_bytes(n_states: int, n_points: int, n_samples: int) -> float:
+    """Uncompressed float32 size of ``n_samples`` stored samples (states and current)."""
+    return 4.0 * n_samples * (n_states + 1) * n_points
+
+
+def _check_memory(config: GenerateConfig, n_states: int, n_samples: int, block: int, workers: int) -> None:
+    """Refuse, before simulating, a run whose blocks or metadata cannot fit in memory."""
+    per_value_states, per_value_current = _BLOCK_BYTES_PER_VALUE
+    per_block = block * config.n_points * (per_value_states * n_states + per_value_current)
+    check_memory(
+        workers * per_block + n_samples * _META_BYTES_PER_SAMPLE + 16 * config.n_points,
+        f"simulating {workers} block(s) of {block} samples x {config.n_points} points "
+        f"({n_samples} samples in all)",
+        hint="use fewer points (--n-points), a smaller --batch-size, fewer --workers or fewer samples",
+    )
+
+
+def _check_disk(config: GenerateConfig, n_states: int, out: Path, n_samples: int, n_todo: int) -> None:
+    """Refuse a run whose blocks and file cannot fit on the disk even at the best compression."""
+    ratio = 1.0 if config.storage.compression == "none" else _MAX_COMPRESSION_RATIO
+    raw_all = _raw_bytes(n_states, config.n_points, n_samples)
+    need = (_raw_bytes(n_states, config.n_points, n_todo) + raw_all) / ratio
+    check_free_space(
+        out,
+        need,
+        f"{n_samples} samples of {config.n_points} points ({format_bytes(raw_all)} uncompressed; the "
+        "blocks and the assembled file are on disk together at the end)",
+        hint="use fewer samples or points, or another folder",
+    )
 
 
 def _execute(
@@ -724,12 +818,61 @@ def _execute(
         bar.close()
 
 
-def _copy_rows(src: Any, dst: Any, src_rows: Iterable[int], dst_rows: Iterable[int]) -> None:
-    """Copy whole chunks (one sample each) without decompressing them."""
+def _copy_rows(
+    src: Any, dst: Any, src_rows: Iterable[int], dst_rows: Iterable[int], *, verify: bool = False
+) -> None:
+    """Copy whole chunks (one sample each) without recompressing them.
+
+    A raw chunk copy skips the filters, Fletcher-32 included: with ``verify`` each chunk is
+    also read through them (decompressed and checksummed) first, so a damaged chunk is a
+    :class:`DatasetError` naming the file and the sample instead of a silent copy.
+    """
     tail = (0,) * (len(src.shape) - 1)
     for r, q in zip(src_rows, dst_rows, strict=True):
+        if verify:
+            try:
+                src[int(r)]
+            except (OSError, RuntimeError) as e:
+                raise DatasetError(
+                    f"{src.file.filename!r}: {src.name} of sample {int(r)} is damaged (checksum or "
+                    f"decompression failed: {str(e).splitlines()[0]}); regenerate this file"
+                ) from None
         mask, data = src.id.read_direct_chunk((int(r), *tail))
         dst.id.write_direct_chunk((int(q), *tail), data, mask)
+
+
+def _copy_into(out: Path, layout: Any, sources: Sequence[Path], copy: Any, keep: str) -> Any:
+    """Write ``out`` atomically: the layout (built in memory), then ``copy(h5py.File)`` into it.
+
+    The chunks are copied as they are, so the file takes about the sources' size: that much
+    is reserved on disk first (:func:`storage.reserve_space`), so that a full disk is a clean
+    error before HDF5 writes anything. Any failure leaves ``out`` as it was.
+
+    Parameters
+    ----------
+    keep : str
+        What the caller keeps for a retry, for the message ("the finished blocks stay in ...").
+    """
+    import h5py
+
+    need = sum(p.stat().st_size for p in sources)
+    with atomic_path(out) as tmp:
+        readable_by_umask(tmp)
+        tmp.write_bytes(file_image(layout))
+        need = int(need * 1.02) + (1 << 20)  # + the final file's own chunk index
+        try:
+            reserve_space(tmp, need)
+        except OSError as e:
+            if e.errno == errno.ENOSPC:
+                raise no_space_error(out, f"it needs about {format_bytes(need)}; {keep}") from None
+            raise
+        try:
+            with h5py.File(tmp, "r+") as f:
+                return copy(f)
+        except (OSError, RuntimeError) as e:
+            if isinstance(e, OSError) and e.errno == errno.ENOSPC or "No space left" in str(e):
+                raise no_space_error(out, keep) from None
+            raise OSError(f"Writing {str(out)!r} failed: {str(e).splitlines()[0]}; {keep}") from None
 
 
 def _assemble(
@@ -739,16 +882,13 @@ def _assemble(
     ranges: Mapping[str, tuple[int, int]],
     shard: tuple[int, int] | None,
 ) -> int:
-    import h5py
-
     done = _scan_blocks(workdir)
     sizes = {s: hi - lo for s, (lo, hi) in ranges.items()}
-    n_failed = 0
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        readable_by_umask(tmp)
-        attrs = _root_attrs(config)
-        if shard is not None:
-            attrs["shard"] = f"{shard[0]}/{shard[1]}"
+    attrs = _root_attrs(config)
+    if shard is not None:
+        attrs["shard"] = f"{shard[0]}/{shard[1]}"
+
+    def layout(f: Any) -> None:
         create_layout(
             f,
             t=config.grid,
@@ -758,27 +898,43 @@ def _assemble(
             storage=config.storage,
             sample_index=shard is not None,
         )
-        for s in SPLITS:
-            lo, hi = ranges[s]
-            blocks = [(a, b) for a, b in done[s] if lo <= a and b <= hi]
-            if _missing(lo, hi, blocks) or sum(b - a for a, b in blocks) != hi - lo:
-                raise RuntimeError(f"Blocks of split {s!r} do not tile [{lo}, {hi}) in {workdir}: {blocks}")
-            fields = {name: [] for name in SAMPLE_FIELDS}
-            for a, b in blocks:
-                with h5py.File(workdir / _block_name(s, a, b), "r") as bf:
-                    rows = range(b - a)
-                    _copy_rows(bf["states"], f[s]["states"], rows, range(a - lo, b - lo))
-                    _copy_rows(bf["i_app"], f[s]["i_app"], rows, range(a - lo, b - lo))
-                    for name in SAMPLE_FIELDS:
-                        ds = bf[name]
-                        fields[name].append(ds.asstr()[()] if name == "part" else ds[()])
-            for name, parts in fields.items():
-                if parts:
-                    v = np.concatenate(parts)
-                    f[s][name][...] = v.astype(object) if name == "part" else v
-            n_failed += int(np.count_nonzero(f[s]["status"][()]))
-            if shard is not None:
-                f[s]["sample_index"][...] = np.arange(lo, hi)
+
+    blocks = [workdir / _block_name(s, a, b) for s in SPLITS for a, b in done[s]]
+    keep = f"the finished blocks stay in {str(workdir)!r}: free space and run the same command again"
+    return _copy_into(out, layout, blocks, lambda f: _copy_blocks(f, workdir, done, ranges, shard), keep)
+
+
+def _copy_blocks(
+    f: Any,
+    workdir: Path,
+    done: Mapping[str, list[tuple[int, int]]],
+    ranges: Mapping[str, tuple[int, int]],
+    shard: tuple[int, int] | None,
+) -> int:
+    import h5py
+
+    n_failed = 0
+    for s in SPLITS:
+        lo, hi = ranges[s]
+        blocks = [(a, b) for a, b in done[s] if lo <= a and b <= hi]
+        if _missing(lo, hi, blocks) or sum(b - a for a, b in blocks) != hi - lo:
+            raise RuntimeError(f"Blocks of split {s!r} do not tile [{lo}, {hi}) in {workdir}: {blocks}")
+        fields = {name: [] for name in SAMPLE_FIELDS}
+        for a, b in blocks:
+            with h5py.File(workdir / _block_name(s, a, b), "r") as bf:
+                rows = range(b - a)
+                _copy_rows(bf["states"], f[s]["states"], rows, range(a - lo, b - lo))
+                _copy_rows(bf["i_app"], f[s]["i_app"], rows, range(a - lo, b - lo))
+                for name in SAMPLE_FIELDS:
+                    ds = bf[name]
+                    fields[name].append(ds.asstr()[()] if name == "part" else ds[()])
+        for name, parts in fields.items():
+            if parts:
+                v = np.concatenate(parts)
+                f[s][name][...] = v.astype(object) if name == "part" else v
+        n_failed += int(np.count_nonzero(f[s]["status"][()]))
+        if shard is not None:
+            f[s]["sample_index"][...] = np.arange(lo, hi)
     return n_failed
 
 
@@ -802,6 +958,11 @@ def merge_shards(
     ValueError
         Files that are not shards, different configurations, missing/duplicated shards
         (all named).
+    DatasetError
+        A shard's chunk fails its checksum or cannot be decompressed (the file and sample are
+        named); nothing is written.
+    OSError
+        Not enough disk space for the output (checked before writing).
     """
     import h5py
 
@@ -835,9 +996,13 @@ def merge_shards(
     if missing:
         raise ValueError(f"Missing shard(s) {[f'{i}/{ref_k}' for i in missing]}")
     config = GenerateConfig.from_dict(json.loads(ref_cfg))  # type: ignore[arg-type]
-    attrs = {k: v for k, v in ref_attrs.items() if k != "shard"}  # type: ignore[union-attr]
-    with atomic_path(out) as tmp, h5py.File(tmp, "w") as f:
-        readable_by_umask(tmp)
+    # The layout of this ionfno (create_layout) sets format, format_version and coordinates.
+    attrs = {
+        k: v
+        for k, v in ref_attrs.items()  # type: ignore[union-attr]
+        if k not in ("shard", "format", "format_version", "coordinates")
+    }
+    def layout(f: Any) -> None:
         create_layout(
             f,
             t=config.grid,
@@ -846,6 +1011,8 @@ def merge_shards(
             attrs=attrs,
             storage=config.storage,
         )
+
+    def copy(f: Any) -> None:
         for s in SPLITS:
             fields: dict[str, list] = {name: [] for name in SAMPLE_FIELDS}
             covered = np.zeros(config.counts[s], dtype=bool)
@@ -859,8 +1026,8 @@ def merge_shards(
                             f"{str(shards[i])!r}: split {s!r} does not hold samples [{lo}, {hi})"
                         )
                     covered[idx] = True
-                    _copy_rows(g["states"], f[s]["states"], range(idx.size), idx)
-                    _copy_rows(g["i_app"], f[s]["i_app"], range(idx.size), idx)
+                    _copy_rows(g["states"], f[s]["states"], range(idx.size), idx, verify=True)
+                    _copy_rows(g["i_app"], f[s]["i_app"], range(idx.size), idx, verify=True)
                     for name in SAMPLE_FIELDS:
                         fields[name].append(g[name].asstr()[()] if name == "part" else g[name][()])
             if not covered.all():
@@ -871,4 +1038,6 @@ def merge_shards(
                 v = np.concatenate(parts)
                 if v.size:
                     f[s][name][...] = v.astype(object) if name == "part" else v
+
+    _copy_into(out, layout, list(shards.values()), copy, "the shard files are unchanged")
     return out

@@ -1,27 +1,37 @@
 """The dataset file: one self-describing HDF5 file per dataset, and its reader.
 
-Layout (``format = "ionfno-dataset"``, ``format_version = 1``; see
-``/work/notes/dataset_schema.md``, the contract with the training code)::
+Layout (``format = "ionfno-dataset"``, ``format_version = 2``; docs/dataset-format.md is the
+full description, the contract with the training code and with other tools)::
 
     /                      attrs: format, format_version, model, model_version, model_variant,
                                   state_names (JSON list), state_units (JSON list), time_unit,
                                   current_unit, config (JSON of the generation config), seed,
-                                  ionfno_version, counts (JSON {split: n})
-    /t                     (N,) float64           the grid linspace(0, t_end, N) [time_unit]
-    /{split}/i_app         (n, N) float32         sampled applied current [current_unit]
-    /{split}/states        (n, n_states, N) float32  every state, model order and units
-    /{split}/amplitude     (n,) float64           pulse amplitude A [current_unit]
-    /{split}/duration      (n,) float64           pulse length T_stim [time_unit]
-    /{split}/onset         (n,) float64           pulse start [time_unit]
-    /{split}/part          (n,) str               mixture part label ("t0", "general", ...)
-    /{split}/status        (n,) int8              solver status (0 ok; see ionfno.solvers.Status)
-    /{split}/fires         (n,) bool              V crossed the model's firing threshold
+                                  ionfno_version, counts (JSON {split: n}), coordinates
+    /t                     (t,) float64                 the grid linspace(0, t_end, N) [time_unit]
+    /state                 (state,) str                 state names, model order
+    /state_units           (state,) str                 unit of each state
+    /{split}/sample        (sample,) int64              0 .. n-1, position in the split
+    /{split}/i_app         (sample, t) float32          sampled applied current [current_unit]
+    /{split}/states        (sample, state, t) float32   every state, model order and units
+    /{split}/amplitude     (sample,) float64            pulse amplitude A [current_unit]
+    /{split}/duration      (sample,) float64            pulse length T_stim [time_unit]
+    /{split}/onset         (sample,) float64            pulse start [time_unit]
+    /{split}/part          (sample,) str                mixture part label ("t0", "general", ...)
+    /{split}/status        (sample,) int8               solver status (0 ok; see ionfno.solvers.Status)
+    /{split}/fires         (sample,) bool               V crossed the model's firing threshold
 
-Splits are ``"train"``, ``"val"`` and ``"test"``. The two large arrays are chunked one
-sample per chunk (a sample is read without touching its neighbours), compressed, and carry a
-Fletcher-32 checksum per chunk, so a flipped bit is reported on read instead of being trained
-on. A shard file (``ionfno generate --shard I/K``) has the same layout for its slice of
-samples plus ``/{split}/sample_index`` (global sample numbers) and a root ``shard`` attribute.
+Splits are ``"train"``, ``"val"`` and ``"test"``. ``t``, ``state`` and each split's ``sample``
+are HDF5 dimension scales attached to every array (the netCDF-4 convention), and every array
+has ``long_name`` and, where it has one, ``units``: xarray opens the file without arguments
+(``xarray.open_datatree(path, engine="h5netcdf")``), with the state names as a coordinate.
+The two large arrays are chunked one sample per chunk (a sample is read without touching its
+neighbours), compressed, and carry a Fletcher-32 checksum per chunk, so a flipped bit is
+reported on read instead of being trained on. A shard file (``ionfno generate --shard I/K``)
+has the same layout for its slice of samples plus ``/{split}/sample_index`` (global sample
+numbers) and a root ``shard`` attribute.
+
+Version 1 files (before the dimension scales, ``/state``, ``/state_units`` and
+``/{split}/sample``) are read as before; xarray sees them with anonymous dimensions.
 
 Storage is float32 (the simulation is float64); :func:`read_split` casts once, to the
 ``dtype`` it is given.
@@ -51,10 +61,16 @@ __all__ = [
     "write_arrays",
     "create_layout",
     "open_dataset",
+    "reserve_space",
+    "write_file_image",
+    "file_image",
+    "stimulus_ranges",
 ]
 
 FORMAT = "ionfno-dataset"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Versions this reader opens: 1 has no dimension scales (not xarray-readable), nothing else differs.
+READABLE_VERSIONS = (1, 2)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 # Per-sample metadata arrays, each (n,): name -> storage dtype ("str" = UTF-8 variable length).
 SAMPLE_FIELDS: dict[str, str] = {
@@ -66,6 +82,9 @@ SAMPLE_FIELDS: dict[str, str] = {
     "fires": "bool",
 }
 _JSON_ATTRS = ("state_names", "state_units", "config", "counts")
+# CF flag_values/flag_meanings of /{split}/status: the codes of ionfno.solvers.Status
+# (tests/data/test_storage.py checks they agree).
+STATUS_FLAGS: dict[int, str] = {0: "ok", 1: "nonfinite", 2: "max_steps", 3: "solver_error"}
 
 
 class DatasetError(ValueError):
@@ -154,27 +173,79 @@ def create_layout(
     storage = storage or StorageOptions()
     t = np.asarray(t, dtype=np.float64)
     N = t.shape[0]
-    f.create_dataset("t", data=t)
+    root = dict(attrs)
+    names = _as_list(root.get("state_names", [f"state{i}" for i in range(n_states)]))
+    units = _as_list(root.get("state_units", [""] * n_states))
+    if len(names) != n_states or len(units) != n_states:
+        raise ValueError(f"{n_states} states but {len(names)} state_names and {len(units)} state_units")
+    time_unit, current_unit = str(root.get("time_unit", "ms")), str(root.get("current_unit", ""))
+    text = h5py.string_dtype()
+    # The dimension scales (netCDF-4 dimensions): t, state, and each split's sample.
+    dim_t = f.create_dataset("t", data=t)
+    dim_t.make_scale("t")
+    _describe(dim_t, "time", time_unit)
+    dim_state = f.create_dataset("state", data=np.array(names, dtype=object), dtype=text)
+    dim_state.make_scale("state")
+    _describe(dim_state, "state variable of the ionic model (model order)")
+    su = f.create_dataset("state_units", data=np.array(units, dtype=object), dtype=text)
+    _describe(su, "unit of each state variable")
+    su.dims[0].attach_scale(dim_state)
     kw = storage.h5_kwargs()
     for split in SPLITS:
         n = int(counts.get(split, 0))
         g = f.create_group(split)
+        dim_sample = g.create_dataset("sample", data=np.arange(n, dtype=np.int64))
+        dim_sample.make_scale("sample")
+        _describe(dim_sample, f"position of the sample in the {split} split")
         # h5py refuses zero-sized chunks: empty splits are stored unchunked.
         ckw = kw if n > 0 else {}
-        g.create_dataset("i_app", shape=(n, N), dtype="float32", chunks=(1, N) if n else None, **ckw)
-        g.create_dataset(
+        ds = g.create_dataset("i_app", shape=(n, N), dtype="float32", chunks=(1, N) if n else None, **ckw)
+        _describe(ds, "applied current sampled on t", current_unit, dims=(dim_sample, dim_t))
+        ds = g.create_dataset(
             "states", shape=(n, n_states, N), dtype="float32", chunks=(1, n_states, N) if n else None, **ckw
         )
+        # One array for every state: the units differ per state, so they are the state_units
+        # coordinate rather than one `units` attribute.
+        _describe(ds, "state variables (units in state_units)", dims=(dim_sample, dim_state, dim_t))
         for name, dt in SAMPLE_FIELDS.items():
-            g.create_dataset(name, shape=(n,), dtype=h5py.string_dtype() if dt == "str" else dt)
+            ds = g.create_dataset(name, shape=(n,), dtype=text if dt == "str" else dt)
+            long_name, unit = _FIELD_DESCRIPTIONS[name]
+            unit = {"current": current_unit, "time": time_unit}.get(unit, unit)
+            _describe(ds, long_name, unit, dims=(dim_sample,))
+        g["status"].attrs["flag_values"] = np.array(sorted(STATUS_FLAGS), dtype=np.int8)
+        g["status"].attrs["flag_meanings"] = " ".join(STATUS_FLAGS[k] for k in sorted(STATUS_FLAGS))
         if sample_index:
-            g.create_dataset("sample_index", shape=(n,), dtype="int64")
-    root = dict(attrs)
-    root.setdefault("format", FORMAT)
-    root.setdefault("format_version", FORMAT_VERSION)
+            ds = g.create_dataset("sample_index", shape=(n,), dtype="int64")
+            _describe(ds, "sample number in the whole dataset (this file is one shard)", dims=(dim_sample,))
+    root["format"] = FORMAT
+    root["format_version"] = FORMAT_VERSION
     root.setdefault("counts", {s: int(counts.get(s, 0)) for s in SPLITS})
+    root["coordinates"] = "state_units"  # CF: state_units is a coordinate of the state dimension
     for k, v in root.items():
         f.attrs[k] = json.dumps(v, sort_keys=True) if k in _JSON_ATTRS and not isinstance(v, str) else v
+
+
+# Per-sample arrays: long_name and unit ("current"/"time" = the file's units, else literal).
+_FIELD_DESCRIPTIONS: dict[str, tuple[str, str]] = {
+    "amplitude": ("pulse amplitude A", "current"),
+    "duration": ("pulse duration T_stim", "time"),
+    "onset": ("pulse start", "time"),
+    "part": ("mixture part the sample was drawn from", ""),
+    "status": ("solver status (0 = ok)", ""),
+    "fires": ("the membrane potential crossed the model's firing threshold", ""),
+}
+
+
+def _as_list(v: Any) -> list[str]:
+    return [str(x) for x in (json.loads(v) if isinstance(v, str) else v)]
+
+
+def _describe(ds: Any, long_name: str, units: str = "", dims: Sequence[Any] = ()) -> None:
+    ds.attrs["long_name"] = long_name
+    if units:
+        ds.attrs["units"] = units
+    for axis, scale in enumerate(dims):
+        ds.dims[axis].attach_scale(scale)
 
 
 def write_arrays(
@@ -264,6 +335,60 @@ def readable_by_umask(path: str | os.PathLike) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
+def reserve_space(path: str | os.PathLike, nbytes: int) -> None:
+    """Allocate ``nbytes`` on disk past the end of the closed HDF5 file ``path`` before writing it.
+
+    HDF5 does not survive a full disk: a failed write leaves the file handle in a state where
+    closing it crashes the process (a segmentation fault in h5py 3.16 / HDF5 1.14). Reserving
+    the space first turns a full disk into a clean ``OSError`` here, before HDF5 writes
+    anything; HDF5 then writes into the reserved blocks and trims the unused tail when the
+    file is closed. On a file system without ``fallocate`` the reservation is skipped.
+
+    Raises
+    ------
+    OSError
+        ``ENOSPC`` naming the file, the size and the free space.
+    """
+    import errno
+
+    from .._io import format_bytes, no_space_error
+
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.posix_fallocate(fd, os.fstat(fd).st_size, max(1, int(nbytes)))
+    except OSError as e:
+        if e.errno == errno.ENOSPC:
+            raise no_space_error(path, f"it needs about {format_bytes(nbytes)}") from None
+        if e.errno not in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            raise
+    finally:
+        os.close(fd)
+
+
+def write_file_image(path: str | os.PathLike, build: Any) -> None:
+    """Build a small HDF5 file in memory with ``build(h5py.File)`` and write it atomically.
+
+    The file reaches the disk through Python's own writes, so a full disk is an ``OSError``
+    (ENOSPC, naming ``path``) and never a failed HDF5 write (see :func:`reserve_space`).
+    """
+    from .._io import atomic_path
+
+    image = file_image(build)
+    with atomic_path(path) as tmp:
+        readable_by_umask(tmp)
+        tmp.write_bytes(image)
+
+
+def file_image(build: Any) -> bytes:
+    """The bytes of an HDF5 file built in memory by ``build(h5py.File)``."""
+    import h5py
+
+    with h5py.File("in-memory.h5", "w", driver="core", backing_store=False) as f:
+        build(f)
+        f.flush()
+        return f.id.get_file_image()
+
+
 def _version() -> str:
     from .. import __version__
 
@@ -306,9 +431,10 @@ def open_dataset(path: str | os.PathLike) -> Any:
                 f"{str(p)!r} is an HDF5 file but not an ionfno dataset (format attribute {fmt!r})"
             )
         ver = int(f.attrs.get("format_version", -1))
-        if ver != FORMAT_VERSION:
+        if ver not in READABLE_VERSIONS:
             raise DatasetError(
-                f"{str(p)!r} has dataset format version {ver}; this ionfno reads {FORMAT_VERSION}"
+                f"{str(p)!r} has dataset format version {ver}; this ionfno reads versions "
+                f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
         missing = [
             f"/{s}/{a}" for s in SPLITS for a in ("i_app", "states", *SAMPLE_FIELDS) if f"{s}/{a}" not in f
@@ -469,3 +595,44 @@ def read_split(
         except (OSError, RuntimeError) as e:
             raise DatasetError(f"{str(path)!r}: cannot read split {split!r} (corrupted data?): {e}") from None
     return result
+
+
+def stimulus_ranges(
+    path: str | os.PathLike, split: str = "train", *, limit: int | None = None, only_ok: bool = True
+) -> dict[str, Any]:
+    """The range of the pulse parameters a split holds (what a model trained on it has seen).
+
+    Parameters
+    ----------
+    path : path-like
+        Dataset file.
+    split : {"train", "val", "test"}
+    limit : int, optional
+        Only the first ``limit`` samples (a training run's ``data.n_train``).
+    only_ok : bool
+        Leave out failed samples (as training does).
+
+    Returns
+    -------
+    dict
+        ``amplitude``, ``duration``, ``onset``: ``[min, max]`` [current and time units];
+        ``n_pulses``: ``[1, 1]`` (every stored sample is one pulse); ``n_samples``; and
+        ``dataset``, the path read.
+
+    Raises
+    ------
+    DatasetError
+        Unreadable file, or no usable sample.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLITS)}")
+    with open_dataset(path) as f:
+        g = f[split]
+        n = g["status"].shape[0] if limit is None else min(int(limit), g["status"].shape[0])
+        keep = g["status"][:n] == 0 if only_ok else np.ones(n, dtype=bool)
+        values = {k: g[k][:n][keep] for k in ("amplitude", "duration", "onset")}
+    if not keep.any():
+        raise DatasetError(f"{str(path)!r}: split {split!r} has no usable sample")
+    out: dict[str, Any] = {k: [float(v.min()), float(v.max())] for k, v in values.items()}
+    out |= {"n_pulses": [1, 1], "n_samples": int(keep.sum()), "dataset": str(path)}
+    return out
