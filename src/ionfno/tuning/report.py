@@ -130,9 +130,14 @@ def study_summary(study: Any) -> dict[str, Any]:
 
 
 def write_presets(summary: dict[str, Any], out_dir: str | Path, top: int = 3) -> list[Path]:
-    """Write the ``top`` complete trials' configs as training presets (``<study>-rank<k>.json``)."""
+    """Write the ``top`` complete trials' configs as training presets (``<study>-rank<k>.json``).
+
+    The file names stay inside ``out_dir`` whatever the study is called: a name that is not a
+    valid study name (one from a shared database) is sanitised (:func:`safe_file_stem`).
+    """
+    from .storage import safe_file_stem
+
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     complete = sorted(
         (r for r in summary["trials"] if r["state"] == "COMPLETE" and r["value"] is not None),
         key=lambda r: r["value"],
@@ -149,7 +154,10 @@ def write_presets(summary: dict[str, Any], out_dir: str | Path, top: int = 3) ->
             + (f", test error {test:.4g}" if test is not None else "")
             + f", {r['n_parameters']} parameters, {r['epochs_run']} epochs."
         )
-        path = out / f"{summary['name']}-rank{rank}.json"
+        path = out / f"{safe_file_stem(summary['name'])}-rank{rank}.json"
+        if path.resolve().parent != out.resolve():  # cannot happen with a safe stem; never write elsewhere
+            raise ValueError(f"Preset path {str(path)!r} is outside {str(out)!r}")
+        out.mkdir(parents=True, exist_ok=True)
         write_json_atomic(path, cfg)
         paths.append(path)
     return paths

@@ -14,8 +14,10 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import inspect
 import os
+import re
 import socket
 import threading
 import time
@@ -24,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "check_study_name",
+    "safe_file_stem",
     "default_storage_url",
     "redact_url",
     "open_storage",
@@ -33,6 +37,42 @@ __all__ = [
 ]
 
 STUDY_DB = "study.db"
+
+# A study name becomes part of file names (tune-report's presets): letters, digits, ".", "_"
+# and "-", starting with a letter or digit; no path separators, no "..", nothing absolute.
+_STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def check_study_name(name: str) -> str:
+    """Return ``name`` if it is a valid study name, else raise.
+
+    Raises
+    ------
+    ValueError
+        The name is empty, longer than 100 characters, or has characters other than letters,
+        digits, ``.``, ``_`` and ``-`` (the message says which rule it breaks).
+    """
+    if not isinstance(name, str) or not _STUDY_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(
+            f"Invalid study name {name!r}: use 1-100 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (it becomes part of file names, so no '/', '..' or spaces)"
+        )
+    return name
+
+
+def safe_file_stem(name: str) -> str:
+    """A file-name stem for a study name: the name itself when valid, else a sanitised form.
+
+    Names read from a shared database were chosen by other users and are not trusted: a name
+    that :func:`check_study_name` refuses becomes its allowed characters plus a hash of the
+    whole name (so two different names never share a stem), e.g. ``"../../x"`` -> ``"x-1b4f0e98"``.
+    """
+    try:
+        return check_study_name(name)
+    except ValueError:
+        kept = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).replace("..", "_").strip("._-")[:80]
+        digest = hashlib.sha256(str(name).encode()).hexdigest()[:8]
+        return f"{kept}-{digest}" if kept else f"study-{digest}"
 
 
 def default_storage_url(out_dir: str | os.PathLike) -> str:

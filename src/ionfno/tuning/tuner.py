@@ -39,7 +39,15 @@ from typing import Any
 from .._io import preset_names, read_preset_json, write_json_atomic
 from .pruners import PRUNERS, make_pruner
 from .space import SearchSpace, base_values, load_space, suggest
-from .storage import default_storage_url, heartbeat, open_storage, redact_url, worker_alive, worker_identity
+from .storage import (
+    check_study_name,
+    default_storage_url,
+    heartbeat,
+    open_storage,
+    redact_url,
+    worker_alive,
+    worker_identity,
+)
 
 __all__ = [
     "TuneConfig",
@@ -645,7 +653,8 @@ def tune(
     storage : str, optional
         Database URL shared by many machines (``postgresql://user:pass@host:5432/db``).
     study_name : str, optional
-        Default :func:`default_study_name` (the space, plus the budget).
+        Default :func:`default_study_name` (the space, plus the budget). Letters, digits,
+        ``.``, ``_`` and ``-`` (:func:`ionfno.tuning.storage.check_study_name`).
     progress : bool
         Show a progress bar over finished trials.
 
@@ -663,18 +672,26 @@ def tune(
     data_path, out = Path(data_path), Path(out_dir)
     if not data_path.is_file():
         raise OSError(f"Dataset file {str(data_path)!r} does not exist")
+    name = check_study_name(study_name or default_study_name(cfg))
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise OSError(f"Tuning folder {str(out)!r} is not writable")
     url = storage or default_storage_url(out)
-    name = study_name or default_study_name(cfg)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         # The heartbeat is experimental in optuna and warns when used with ask/tell, which is
         # what we do (with our own heartbeat thread).
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed")
-        return _tune(cfg, data_path, out, url, name, progress)
+        try:
+            return _tune(cfg, data_path, out, url, name, progress)
+        except BaseException:
+            # Settings refused before any trial ran (a bad base config, space, budget, jobs):
+            # a folder this call created holds nothing of value; leave no empty tuning folder.
+            if created and not (out / "trials").exists():
+                shutil.rmtree(out, ignore_errors=True)
+            raise
 
 
 def _tune(cfg: TuneConfig, data_path: Path, out: Path, url: str, name: str, progress: bool) -> TuneSummary:
