@@ -32,7 +32,6 @@ from ionfno.data.storage import (  # noqa: E402
     DatasetError,
     dataset_info,
     read_split,
-    stimulus_ranges,
 )
 
 SMALL = ["--n-train", "6", "--n-val", "2", "--n-test", "2", "--n-points", "200", "--t-end", "50",
@@ -288,11 +287,3 @@ def test_version_1_files_still_read(tmp_path, fhn_file):
     assert dataset_info(old)["format_version"] == 1
     assert main(["inspect", str(old)]) == 0
 
-
-def test_stimulus_ranges_are_what_the_training_split_holds(fhn_file):
-    a = read_split(fhn_file, "train")
-    r = stimulus_ranges(fhn_file)
-    assert r["amplitude"] == [a["amplitude"].min(), a["amplitude"].max()]
-    assert r["duration"] == [a["duration"].min(), a["duration"].max()] and r["onset"] == [0.0, 0.0]
-    assert r["n_pulses"] == [1, 1] and r["n_samples"] == a["amplitude"].size
-    assert stimulus_ranges(fhn_file, limit=3)["n_samples"] <= 3

@@ -8,8 +8,12 @@ simulation reads a prediction too.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
+import shutil
+import sys
+import warnings
 from pathlib import Path
 
 from .surrogate import add_stimulus_arguments, stimulus_from_args
@@ -48,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-resume", action="store_true", help="start over even if RUN_DIR has a last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=_leave_no_empty_folder(cmd_train))
 
     p = sub.add_parser(
         "predict",
@@ -69,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", choices=["best", "last"], default="best", help="default: best")
     p.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"], help="default: cpu")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse (exit 2) an input outside the range the surrogate was trained on, instead of warning",
+    )
     p.add_argument("--out", type=Path, required=True, help="output .npz file")
     p.set_defaults(func=cmd_predict)
 
@@ -134,13 +143,21 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     from ..ionic import get_model
-    from ..surrogate import Surrogate
+    from ..surrogate import ExtrapolationWarning, Surrogate
     from .simulate import write_trajectory_npz
 
     sur = Surrogate.load(args.run_dir, which=args.checkpoint, device=args.device)
+    sur.strict = args.strict
     t = sur.grid(t_end=args.t_end, n_points=args.n_points)
     stim = stimulus_from_args(args, sur.t_end, sur.time_unit)
-    states = sur.predict_array(sur.encode(stim, n_points=t.shape[0]))[0].T  # (N, S)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        states = sur.predict_array(sur.encode(stim, n_points=t.shape[0]))[0].T  # (N, S)
+    for w in caught:
+        if issubclass(w.category, ExtrapolationWarning):
+            print(f"ionfno predict: warning: {w.message} (--strict refuses it)", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     i_app = stim.sample(t)  # (1, N), the current as sampled, whatever the model's input encoding
     model = get_model(sur.model_name)
     if list(model.state_names) != sur.state_names:
@@ -150,3 +167,24 @@ def cmd_predict(args: argparse.Namespace) -> int:
     )
     print(json.dumps({"out": str(args.out), "model": sur.model_name, "n_points": int(t.shape[0])}))
     return 0
+
+
+def _leave_no_empty_folder(command):
+    """``command(args)`` that removes ``args.out`` again if it created it and failed leaving it empty.
+
+    A refused config or dataset fails before training writes anything; the run folder it had
+    created would otherwise stay behind, empty.
+    """
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        out = getattr(args, "out", None)
+        existed = out is None or Path(out).exists()
+        try:
+            return command(args)
+        except BaseException:
+            if not existed and Path(out).is_dir() and not any(Path(out).iterdir()):
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+
+    return run

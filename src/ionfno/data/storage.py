@@ -64,7 +64,6 @@ __all__ = [
     "reserve_space",
     "write_file_image",
     "file_image",
-    "stimulus_ranges",
 ]
 
 FORMAT = "ionfno-dataset"
@@ -596,43 +595,3 @@ def read_split(
             raise DatasetError(f"{str(path)!r}: cannot read split {split!r} (corrupted data?): {e}") from None
     return result
 
-
-def stimulus_ranges(
-    path: str | os.PathLike, split: str = "train", *, limit: int | None = None, only_ok: bool = True
-) -> dict[str, Any]:
-    """The range of the pulse parameters a split holds (what a model trained on it has seen).
-
-    Parameters
-    ----------
-    path : path-like
-        Dataset file.
-    split : {"train", "val", "test"}
-    limit : int, optional
-        Only the first ``limit`` samples (a training run's ``data.n_train``).
-    only_ok : bool
-        Leave out failed samples (as training does).
-
-    Returns
-    -------
-    dict
-        ``amplitude``, ``duration``, ``onset``: ``[min, max]`` [current and time units];
-        ``n_pulses``: ``[1, 1]`` (every stored sample is one pulse); ``n_samples``; and
-        ``dataset``, the path read.
-
-    Raises
-    ------
-    DatasetError
-        Unreadable file, or no usable sample.
-    """
-    if split not in SPLITS:
-        raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLITS)}")
-    with open_dataset(path) as f:
-        g = f[split]
-        n = g["status"].shape[0] if limit is None else min(int(limit), g["status"].shape[0])
-        keep = g["status"][:n] == 0 if only_ok else np.ones(n, dtype=bool)
-        values = {k: g[k][:n][keep] for k in ("amplitude", "duration", "onset")}
-    if not keep.any():
-        raise DatasetError(f"{str(path)!r}: split {split!r} has no usable sample")
-    out: dict[str, Any] = {k: [float(v.min()), float(v.max())] for k, v in values.items()}
-    out |= {"n_pulses": [1, 1], "n_samples": int(keep.sum()), "dataset": str(path)}
-    return out
