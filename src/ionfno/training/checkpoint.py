@@ -70,10 +70,7 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     try:
         ck = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises many types (UnpicklingError, RuntimeError, EOFError)
-        raise CheckpointError(
-            f"{str(p)!r} is not a readable ionfno checkpoint "
-            f"({type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]})"
-        ) from None
+        raise CheckpointError(_load_failure(p, e)) from None
     if not isinstance(ck, dict) or ck.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(
             f"{str(p)!r} is not an ionfno checkpoint (no format={CHECKPOINT_FORMAT!r} marker); "
@@ -89,3 +86,24 @@ def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[
     if missing:
         raise CheckpointError(f"{str(p)!r} is missing {missing}; the file is damaged")
     return ck
+
+
+def _load_failure(p: Path, e: Exception) -> str:
+    """Our message for a file torch would not load: never torch's advice to retry unsafely.
+
+    torch's message explains how to load the file anyway (without ``weights_only``, which runs
+    any code the file holds); ionfno never writes such objects, so that is never the way here.
+    """
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    pickled = next((ln for ln in lines if "GLOBAL" in ln.upper() and "weights_only" not in ln), None)
+    if pickled is not None:
+        return (
+            f"{str(p)!r} was refused: it holds Python objects other than tensors, numbers, strings, "
+            f"lists and dicts ({pickled[:200]}). ionfno never writes those into a checkpoint, so the file "
+            "was made or changed by something else; it is not loaded (that could run code from the file). "
+            "Use a checkpoint written by `ionfno train`"
+        )
+    what = "not a torch file, or damaged" if any("Weights only load failed" in ln for ln in lines) else (
+        f"{type(e).__name__}: {(lines or [''])[0][:200]}"
+    )
+    return f"{str(p)!r} is not a readable ionfno checkpoint ({what})"
