@@ -151,19 +151,27 @@ def _generate_command(info: dict[str, Any], data_path: Path) -> str:
     return " ".join(cmd)
 
 
-def _train_command(config: dict[str, Any], data_path: Path, run_dir: Path) -> str:
-    """``ionfno train`` with the shipped preset whose config equals the run's, else with ``--config``."""
+def _train_command(config: dict[str, Any], data_path: Path, run_dir: Path, planned: int | None) -> str:
+    """``ionfno train`` with the shipped preset whose config equals the run's, else with ``--config``.
+
+    A run planned to a wall-clock budget (``train.time_limit_s``) trains as many epochs as fit
+    on its machine: the comment names the planned count that repeats it exactly elsewhere.
+    """
     from ..training import list_presets, load_preset
 
     ran = {k: v for k, v in config.items() if k != "description"}
+    cmd = f"ionfno train {_flag(data_path.name)} --config config.json --out {_flag(run_dir.name)}"
+    note = "  # config.json: this card's architecture.config"
     for preset in list_presets():
         p = asdict(load_preset(preset))
         if {k: v for k, v in p.items() if k != "description"} == ran:
-            return f"ionfno train {_flag(data_path.name)} --preset {preset} --out {_flag(run_dir.name)}"
-    return (
-        f"ionfno train {_flag(data_path.name)} --config config.json --out {_flag(run_dir.name)}"
-        "  # config.json: this card's architecture.config"
-    )
+            cmd = f"ionfno train {_flag(data_path.name)} --preset {preset} --out {_flag(run_dir.name)}"
+            note = ""
+            break
+    if config.get("train", {}).get("time_limit_s") is not None and planned is not None:
+        note += (f"  # time-limited: {planned} epochs were planned; elsewhere repeat with "
+                 f"--set train.epochs={planned} --set train.time_limit_s=none")
+    return cmd + note
 
 
 def _test_errors(sur: Any, data_path: Path, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
@@ -370,6 +378,9 @@ def build_pretrained(
     weights = dest / WEIGHTS_FILE
     save_checkpoint(weights, _strip(ck, weights_dtype, name))
 
+    # The epoch plan of a time-limited run is kept in last.pt only.
+    last = run_dir / "last.pt"
+    planned = load_checkpoint(last).get("planned_epochs") if last.is_file() else ck.get("planned_epochs")
     run_sur = Surrogate(ck)
     stored_sur = Surrogate.load(weights)
     test_error, physical = _report_section(results)
@@ -398,12 +409,13 @@ def build_pretrained(
             "checkpoint": which,
             "epoch": int(ck["epoch"]),
             "best_epoch": ck.get("best_epoch"),
+            "planned_epochs": planned,
             "checkpoint_sha256": _sha256(ck_path),
             "report": report_dir.name,
         },
         "commands": {
             "generate": generate_command or _generate_command(info, data_path),
-            "train": train_command or _train_command(ck["config"], data_path, run_dir),
+            "train": train_command or _train_command(ck["config"], data_path, run_dir, planned),
             "evaluate": f"ionfno evaluate {_flag(run_dir.name)} --data {_flag(data_path.name)} "
             f"--out {_flag(report_dir.name)}" + ("" if which == "best" else f" --which {which}"),
             "package": f"ionfno pretrained build {_flag(run_dir.name)} --name {name} --report "
@@ -465,6 +477,8 @@ def _num(x: Any) -> str:
 
 def render_card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown (what ``card.md`` holds)."""
+    from .._text import quantity
+
     d, inp, te, ph, pr = card["data"], card["input"], card["test_error"], card["physical"], card["precision"]
     g, arch = d["grid"], card["architecture"]
     rng = inp["trained_range"]
@@ -481,8 +495,8 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Data",
         f"- mixture `{d.get('mixture')}`, seed {d.get('seed')}, sizes {d.get('sizes')}",
-        f"- grid: T = {g['t_end']:g} {tu}, {g['n_points_stored']} stored points, every {g['subsample']}"
-        f"{'st' if g['subsample'] == 1 else 'nd' if g['subsample'] == 2 else 'th'} kept: N = {g['n_points']}",
+        f"- grid: T = {quantity(g['t_end'], tu)}, {g['n_points_stored']} stored points, subsample "
+        f"{g['subsample']}: N = {g['n_points']} points",
         f"- solver: {d.get('solver', {}).get('method') if d.get('solver') else 'n/a'}, "
         f"rtol {d.get('solver', {}).get('rtol') if d.get('solver') else 'n/a'}",
         "",
