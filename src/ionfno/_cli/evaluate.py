@@ -8,6 +8,11 @@ from pathlib import Path
 
 __all__ = ["register"]
 
+# As ionfno.evaluation.export's (tests/evaluation/test_export_formats.py checks they agree);
+# repeated so that building the parser imports no torch.
+_EXPORT_FORMATS = ("pt2", "torchscript", "onnx")
+_ONNX_OPSETS = (18, 23)
+
 
 def _label_dirs(items: list[str], flag: str) -> dict[str, str]:
     out = {}
@@ -80,23 +85,27 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser(
         "export",
-        help="export a trained surrogate to TorchScript or ONNX",
+        help="export a trained surrogate: torch.export (.pt2), TorchScript (.pt) or ONNX (.onnx)",
         description="Write the whole surrogate (normalisers, grid channel and FNO) as one network: i_app "
         "(batch, N) -> states (batch, n_states, N) in model units, plus OUT.json with names, units and grid. "
-        "ONNX needs the 'export' extra (the onnx package).",
+        "ONNX needs the 'export' extra (onnx, onnxscript).",
     )
     p.add_argument("run_dir", type=Path, help="training run folder or checkpoint file")
     p.add_argument(
-        "--out", type=Path, required=True, help="output file (.pt for TorchScript, .onnx for ONNX)"
+        "--out",
+        type=Path,
+        required=True,
+        help="output file (.pt2 for torch.export, .onnx for ONNX, else TorchScript)",
     )
     p.add_argument(
         "--format",
-        choices=["torchscript", "onnx"],
+        choices=list(_EXPORT_FORMATS),
         default=None,
-        help="default: from the file name (.onnx -> onnx, else torchscript)",
+        help="default: from the file name (.pt2 -> pt2, .onnx -> onnx, else torchscript)",
     )
     p.add_argument("--which", choices=["best", "last"], default="best", help="checkpoint (default best)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
+    lo, hi = _ONNX_OPSETS
+    p.add_argument("--opset", type=int, default=lo, help=f"ONNX opset, {lo} (default) to {hi}")
     p.set_defaults(func=cmd_export)
 
 
@@ -149,14 +158,17 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ..evaluation.export import export_onnx, export_torchscript
+    from ..evaluation.export import check_opset, export_onnx, export_pt2, export_torchscript
 
-    fmt = args.format or ("onnx" if args.out.suffix == ".onnx" else "torchscript")
+    fmt = args.format or {".onnx": "onnx", ".pt2": "pt2"}.get(args.out.suffix, "torchscript")
     if fmt == "onnx":
+        check_opset(args.opset)  # before loading anything
         try:
             path = export_onnx(args.run_dir, args.out, which=args.which, opset=args.opset)
         except ImportError as e:
             raise ValueError(str(e)) from None
+    elif fmt == "pt2":
+        path = export_pt2(args.run_dir, args.out, which=args.which)
     else:
         path = export_torchscript(args.run_dir, args.out, which=args.which)
     print(f"wrote {path} ({fmt}) and {path}.json")

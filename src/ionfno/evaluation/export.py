@@ -1,4 +1,4 @@
-"""Export a trained surrogate as one self-contained network: TorchScript (core) or ONNX (extra).
+"""Export a trained surrogate as one self-contained network: torch.export, TorchScript or ONNX.
 
 The exported network is the whole surrogate, not only the FNO: it takes the applied current
 sampled on the training grid and returns every state in physical units,
@@ -10,32 +10,51 @@ with the input and output normalisers and the grid channel ``t / T`` built in, s
 (the point-wise normaliser and any cached transform matrices are tied to it); the batch size
 is free.
 
-TorchScript (``torch.jit.trace``) is deprecated from torch 2.10 on in favour of
-``torch.export``; it still works in torch 2.13 and is what libtorch C++ loads today, so it
-stays the core format here (the deprecation warnings are torch's).
+Three formats:
+
+* ``pt2``: ``torch.export`` (an ``ExportedProgram``, ``torch.export.load(path).module()``),
+  the format torch develops (AOTInductor compiles it for C++ deployment).
+* ``torchscript``: ``torch.jit.trace``, deprecated from torch 2.10 on in favour of
+  ``torch.export`` but still what libtorch C++ loads with ``torch::jit::load`` (the deprecation
+  warnings are torch's).
+* ``onnx``: the ``torch.export``-based (dynamo) exporter, opsets :data:`ONNX_OPSETS` (the
+  TorchScript-based ONNX exporter is deprecated). It needs the optional extra ``export``
+  (``pip install 'ionfno[export]'``: ``onnx`` and ``onnxscript``; ``onnxruntime`` to run the
+  file). ONNX has no complex tensors, so the spectral layers are exported in their real
+  truncated-DFT form (two dense matrix products; the same operator and parameters as
+  rfft/irfft).
 
 A small JSON file next to the export (``<file>.json``) records the model, state names and
 units, the grid and the run it came from.
-
-ONNX needs the optional extra ``export`` (``pip install ionfno[export]``: the ``onnx``
-package; ``onnxruntime`` to run the file). ONNX has no complex tensors, so the spectral
-layers are exported in their real truncated-DFT form (two dense matrix products; the same
-operator and parameters as rfft/irfft), with the TorchScript-based exporter.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["SurrogateNetwork", "build_network", "export_torchscript", "export_onnx", "EXPORT_FORMATS"]
+__all__ = [
+    "SurrogateNetwork",
+    "build_network",
+    "export_pt2",
+    "export_torchscript",
+    "export_onnx",
+    "EXPORT_FORMATS",
+    "ONNX_OPSETS",
+]
 
-EXPORT_FORMATS = ("torchscript", "onnx")
+EXPORT_FORMATS = ("pt2", "torchscript", "onnx")
+# ONNX opsets the exporter writes: 18 natively (torch 2.13), newer ones by onnxscript's version
+# converter (checked up to 23 with onnxruntime 1.32; its adapters stop there for Gelu).
+ONNX_OPSETS = (18, 23)
 
 
 def _torch():
@@ -166,20 +185,61 @@ def export_torchscript(run: str | os.PathLike, out: str | os.PathLike, *, which:
     return out
 
 
+def export_pt2(run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best") -> Path:
+    """Export the surrogate with ``torch.export`` (a ``.pt2`` file with a dynamic batch axis).
+
+    Load it with ``torch.export.load(out).module()``; no ionfno needed.
+
+    Returns
+    -------
+    Path
+        ``out``; ``out.json`` holds the metadata.
+    """
+    from .._io import atomic_path
+
+    torch = _torch()
+    net, meta = build_network(run, which)
+    with _exporting(net, meta) as example:
+        program = torch.export.export(net, (example,), dynamic_shapes=_batch_dim())
+    out = Path(out)
+    with atomic_path(out, suffix=".pt2") as tmp:
+        torch.export.save(program, str(tmp))
+    _write_meta(out, meta | {"exporter": f"torch.export (torch {torch.__version__})"})
+    return out
+
+
+def check_opset(opset: int) -> int:
+    """Return ``opset`` if the ONNX exporter writes it, else raise naming the valid range."""
+    lo, hi = ONNX_OPSETS
+    if isinstance(opset, bool) or not isinstance(opset, int) or not lo <= opset <= hi:
+        raise ValueError(f"ONNX opset {opset!r} is not supported: the exporter writes opsets {lo} to {hi}")
+    return opset
+
+
 def export_onnx(
-    run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best", opset: int = 17
+    run: str | os.PathLike, out: str | os.PathLike, *, which: str = "best", opset: int = ONNX_OPSETS[0]
 ) -> Path:
-    """Export the surrogate to ONNX with a dynamic batch axis (needs the ``onnx`` package).
+    """Export the surrogate to ONNX with a dynamic batch axis (needs the ``export`` extra).
+
+    Parameters
+    ----------
+    opset : int
+        ONNX opset, within :data:`ONNX_OPSETS` (default 18).
 
     Raises
     ------
+    ValueError
+        An opset outside :data:`ONNX_OPSETS` (checked first), or the exporter failed (its first
+        line, not the graph it dumps).
     ImportError
-        ``onnx`` is not installed (``pip install ionfno[export]``).
+        ``onnx`` or ``onnxscript`` is not installed (``pip install 'ionfno[export]'``).
     """
+    check_opset(opset)
     try:
         import onnx  # noqa: F401
-    except ImportError:
-        raise ImportError("ONNX export needs the 'onnx' package: pip install 'ionfno[export]'") from None
+        import onnxscript  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"ONNX export needs the {e.name!r} package: pip install 'ionfno[export]'") from None
     from .._io import atomic_path
     from ..fno.spectral_conv import SpectralConv1d
 
@@ -190,22 +250,60 @@ def export_onnx(
     for m in net.modules():
         if isinstance(m, SpectralConv1d):
             m.implementation = "dft"
-    example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
     out = Path(out)
-    with atomic_path(out, suffix=".onnx") as tmp, torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # see export_torchscript
-        torch.onnx.export(
-            net,
-            (example,),
-            str(tmp),
-            input_names=["i_app"],
-            output_names=["states"],
-            dynamic_axes={"i_app": {0: "batch"}, "states": {0: "batch"}},
-            opset_version=opset,
-            dynamo=False,
-        )
-    _write_meta(out, meta | {"exporter": f"torch.onnx.export (torch {torch.__version__}), opset {opset}"})
+    with atomic_path(out, suffix=".onnx") as tmp, _exporting(net, meta) as example:
+        try:
+            torch.onnx.export(
+                net,
+                (example,),
+                str(tmp),
+                input_names=["i_app"],
+                output_names=["states"],
+                dynamic_shapes=_batch_dim(),
+                opset_version=opset,
+                dynamo=True,
+                verbose=False,
+            )
+        except Exception as e:  # the exporter's errors carry the whole graph: keep the first line
+            first = (str(e).strip().splitlines() or [""])[0][:300]
+            raise ValueError(f"ONNX export (opset {opset}) failed: {type(e).__name__}: {first}") from None
+    exporter = f"torch.onnx.export, dynamo (torch {torch.__version__}), opset {opset}"
+    _write_meta(out, meta | {"exporter": exporter})
     return out
+
+
+def _batch_dim() -> tuple[dict[int, Any]]:
+    return ({0: _torch().export.Dim("batch", min=1)},)
+
+
+@contextlib.contextmanager
+def _exporting(net: Any, meta: dict[str, Any]) -> Iterator[Any]:
+    """Export-time setup: an example input, no autograd, quiet exporters, clean caches.
+
+    One eager forward first fills the spectral layers' cache of DFT bases with real tensors;
+    otherwise tracing would build them, and leave the tracer's fake tensors in the cache for
+    the next forward (``ionfno.fno.spectral_conv._BASIS_CACHE``). Whatever is left there that
+    is not a plain tensor is dropped afterwards.
+    """
+    torch = _torch()
+    from ..fno import spectral_conv
+
+    example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [lg.level for lg in quiet]
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporters' deprecation and registry chatter
+            for lg in quiet:
+                lg.setLevel(logging.ERROR)
+            net(example)
+            yield example
+    finally:
+        for lg, level in zip(quiet, levels, strict=True):
+            lg.setLevel(level)
+        for key, bases in list(spectral_conv._BASIS_CACHE.items()):
+            if any(type(b) is not torch.Tensor for b in bases):
+                spectral_conv._BASIS_CACHE.pop(key, None)
 
 
 def load_meta(path: str | os.PathLike) -> dict[str, Any]:

@@ -55,19 +55,16 @@ def _sha256(path: Path) -> str:
 
 
 def _strip(ck: dict[str, Any], weights_dtype: str, name: str) -> dict[str, Any]:
-    """The payload of ``surrogate.pt``: what :class:`Surrogate` needs, parameters cast."""
+    """The payload of ``surrogate.pt``: what :class:`Surrogate` needs, parameters cast.
+
+    The FNO registers no buffers, so every floating tensor of its state dict is a parameter;
+    the normalisers are left as they are.
+    """
     import torch
 
-    from ..training.config import config_from_dict
-    from ..training.loop import build_model
-
-    cfg = config_from_dict(ck["config"], source="checkpoint config")
-    info = ck["data_info"]
-    params = {
-        n for n, _ in build_model(cfg, int(info["in_channels"]), len(info["state_names"])).named_parameters()
-    }
     dtype = getattr(torch, weights_dtype)
-    model = {k: (v.to(dtype) if k in params and v.is_floating_point() else v) for k, v in ck["model"].items()}
+    model = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in ck["model"].items()}
+    info = ck["data_info"]
     data_info = dict(info)
     data_info["dataset"] = Path(str(info.get("dataset", ""))).name  # no path of the builder's machine
     return {
@@ -381,7 +378,7 @@ def build_pretrained(
     # The epoch plan of a time-limited run is kept in last.pt only.
     last = run_dir / "last.pt"
     planned = load_checkpoint(last).get("planned_epochs") if last.is_file() else ck.get("planned_epochs")
-    run_sur = Surrogate(ck)
+    run_sur = Surrogate.load(ck_path)
     stored_sur = Surrogate.load(weights)
     test_error, physical = _report_section(results)
     precision = _precision_effect(run_sur, stored_sur, data_path, weights_dtype, test_error["overall"])

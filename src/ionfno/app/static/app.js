@@ -246,7 +246,7 @@ function render(res) {
         xaxis: "x2", yaxis: "y2" },
     ], {
       margin: { t: 30, b: 40, l: 70, r: 10 },
-      title: { text: s + u, font: { size: 14 } },
+      title: { text: s + u, font: { size: 14 }, x: 0.99, xanchor: "right" },
       grid: { rows: 2, columns: 1, pattern: "independent", roworder: "top to bottom" },
       yaxis: { domain: [0.4, 1], title: { text: s + u } },
       yaxis2: { domain: [0, 0.28], title: { text: "error" + u } },
