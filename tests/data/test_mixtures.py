@@ -9,7 +9,8 @@ import pytest
 
 from ionfno.data.mixtures import list_mixtures, load_mixture, sample_parameters, scale_counts
 
-# The reference study's table (shared/REFERENCE.md section 3): part -> (A range, T range, train, test)
+# The reference study's table (Pellegrini et al. 2025, arXiv:2505.14039): part -> (A range, T range,
+# train, test)
 STUDY = {
     "fhn": {
         "t0": ((0.1, 2), (0, 0), 20, 10),

@@ -78,7 +78,7 @@ def test_parameter_count_of_study_default_by_hand():
     ids=["fhn-constrained", "hh-constrained", "hh-unconstrained"],
 )
 def test_parameter_count_matches_study_reports(config, reported):
-    # The study's reported sizes (REFERENCE.md section 5, rounded) are reproduced by Zongyi
+    # The study's reported sizes (Pellegrini et al. 2025, rounded) are reproduced by Zongyi
     # blocks with a width-sized channel MLP. Its code holds two complex weight sets per layer
     # but counts complex entries once, which equals our real count of one set.
     n = fno_parameter_count(in_channels=2, block="zongyi", **config)

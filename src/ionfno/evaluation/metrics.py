@@ -4,7 +4,7 @@ Every function takes plain arrays of shape ``(batch, n_states, N)`` (``C = n_sta
 channels on ``N`` time points) and returns one value per sample and per variable, shape
 ``(batch, C)``; :class:`ErrorTable` groups them per dataset part and summarises them.
 
-The study's metric (shared/REFERENCE.md section 4) is computed in the **point-wise
+The study's metric (Pellegrini et al. 2025, arXiv:2505.14039) is computed in the **point-wise
 normalised space**: with the training set's mean and standard deviation per time index,
 ``z = (x - mean_t) / (std_t + eps)`` and ``eps = 1e-5``, the error of sample ``b`` in
 variable ``c`` is the relative L2 norm over time,

@@ -177,8 +177,7 @@ def render_html(results: Mapping[str, Any], figures: Mapping[str, tuple[bytes, s
     body = _table(h, rows, table_id="study-table") + (
         "<p class='note'>The study's metric: relative L2 error over time per sample and variable, in the "
         "point-wise normalised space (training-set mean and std per time index, eps = 1e-5), averaged over "
-        f"variables, then samples. Study values: {html.escape(STUDY_CITATION)} "
-        "(shared/REFERENCE.md section 7). "
+        f"variables, then samples. Study values: {html.escape(STUDY_CITATION)}. "
         "The study trained 1000 epochs on 3000 samples; a quick run is not expected to match them.</p>"
     )
     parts.append(_section("Test error next to the reference study", body, "study"))

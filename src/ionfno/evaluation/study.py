@@ -2,8 +2,8 @@
 
 Values are the study's metric (relative L2 in the point-wise normalised space, averaged over
 variables then samples; see :mod:`ionfno.evaluation.metrics`) on its test sets, as fractions.
-Source: shared/REFERENCE.md section 7, read from Pellegrini et al. (2025), arXiv:2505.14039.
-ORd values are given there only as "about 2 %" (``approx``).
+Source: Pellegrini, Ghiotto, Centofanti, Pavarino (2025), arXiv:2505.14039, its tables of
+test errors; ORd values are given there only as "about 2 %" (``approx``).
 
 Columns: ``default`` (the study's default FNO, untuned), ``unconstrained`` and
 ``constrained`` (the two tuned search spaces; constrained keeps the default model's

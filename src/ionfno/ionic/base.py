@@ -56,7 +56,8 @@ class IonicModel(ABC):
     time_unit, current_unit : str
         Units of ``t`` and ``i_app``.
     t_end_default : float
-        Default simulation window [time_unit] (shared/REFERENCE.md).
+        Default simulation window [time_unit]: the reference study's (Pellegrini et al. 2025,
+        arXiv:2505.14039; ORd's as in the authors' latest code, MaxGhi8/HyperNOs).
     n_points_default : int
         Default number of output points on ``linspace(0, t_end, n)``.
     Params : type

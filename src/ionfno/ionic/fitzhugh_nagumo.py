@@ -6,7 +6,7 @@
     \\frac{dw}{dt} = e (V - \\gamma w)
 
 with b = 5, beta = 0.1, c = 1, delta = 1, gamma = 0.25, e = 0.1, V(0) = w(0) = 0 and
-T = 100 (shared/REFERENCE.md section 2). Everything is dimensionless; ``V = w = 0`` is the
+T = 100 (Pellegrini et al. 2025, arXiv:2505.14039). Everything is dimensionless; ``V = w = 0`` is the
 stable rest state, and a pulse large enough to push V past ``beta`` fires a spike.
 
 References
