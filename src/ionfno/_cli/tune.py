@@ -41,7 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--storage",
         help="database URL shared by many processes/machines, e.g. "
-        "postgresql://user:pass@host:5432/db (default: OUT/study.db)",
+        "postgresql://user@host:5432/db, the password from ~/.pgpass or PGPASSWORD, not in the URL "
+        "(default: OUT/study.db)",
     )
     p.add_argument("--study", help="study name (default: the space, plus -budget<N>)")
     p.add_argument("--pruner", help="asha (default), hyperband, median or none")

@@ -1,7 +1,8 @@
 """Where a study lives, which process runs which trial, and what happens to trials left behind.
 
 * Default store: an SQLite file ``DIR/study.db`` (no server; several processes on one machine
-  share it through SQLite's file locks). ``--storage postgresql://user:pass@host/db`` lets
+  share it through SQLite's file locks). ``--storage postgresql://user@host/db`` (password from
+  ``~/.pgpass`` or ``PGPASSWORD``, so that no command line shows it) lets
   processes on many machines join one study.
 * Every running trial records its worker (host, process id, process start time). A trial whose
   worker process on this host is gone is failed at once by the next tuner that starts or asks

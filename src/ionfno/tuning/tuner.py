@@ -651,7 +651,8 @@ def tune(
     out_dir : path-like
         Tuning folder (created): per-trial folders and, without ``storage``, the study store.
     storage : str, optional
-        Database URL shared by many machines (``postgresql://user:pass@host:5432/db``).
+        Database URL shared by many machines (``postgresql://user@host:5432/db``; the password
+        from ``~/.pgpass`` or ``PGPASSWORD``, never in the URL, which shows in process lists).
     study_name : str, optional
         Default :func:`default_study_name` (the space, plus the budget). Letters, digits,
         ``.``, ``_`` and ``-`` (:func:`ionfno.tuning.storage.check_study_name`).
