@@ -154,3 +154,11 @@ def test_a_run_folder_can_be_added(client, run_dir, tmp_path):
     status, res = client.post("/api/surrogates", {"path": str(tmp_path / "empty")})
     assert status == 400 and "no best.pt" in res["error"]
     assert str((tmp_path / "empty").resolve()) not in str(client.get("/api/surrogates")[1])
+
+
+def test_inputs_outside_the_trained_range_are_flagged(client):
+    body = {"surrogate": NAME, "states": ["V"],
+            "stimulus": {"kind": "pulse", "amplitude": 50.0, "duration": 5.0, "onset": 0.0, "n_beats": 1}}
+    status, res = client.post("/api/run", body)
+    assert status == 200
+    assert any("amplitude" in w and "trained" in w for w in res["warnings"]), res["warnings"]

@@ -120,3 +120,12 @@ def test_compare_a_waveform_and_bad_states(run_dir, tmp_path, capsys):
 def test_compare_with_solver_needs_one_protocol(run_dir):
     with pytest.raises(ValueError, match="one protocol"):
         compare_with_solver(Surrogate.load(run_dir), pulse([1.0, 2.0], 5.0))
+
+
+def test_compare_outside_the_trained_range_warns_or_refuses(pretrained_root, tmp_path, capsys):
+    args = ["compare", NAME, "--amplitude", "50", "--duration", "5", "--out", str(tmp_path / "cmp")]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "ionfno compare: warning: Input outside the range" in err and "amplitude" in err
+    assert main([*args, "--strict"]) == 2
+    assert "outside the range" in capsys.readouterr().err

@@ -13,13 +13,33 @@ The input arguments (a pulse, a pulse train or a waveform file) are shared with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["register", "add_stimulus_arguments", "stimulus_from_args"]
+from .._text import quantity
+
+__all__ = ["register", "add_stimulus_arguments", "stimulus_from_args", "extrapolation_to_stderr"]
+
+
+@contextlib.contextmanager
+def extrapolation_to_stderr(command: str) -> Iterator[None]:
+    """Print the surrogate's extrapolation warnings as ``ionfno COMMAND: warning: ...`` lines."""
+    from ..surrogate import ExtrapolationWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ExtrapolationWarning)
+        yield
+    for w in caught:
+        if issubclass(w.category, ExtrapolationWarning):
+            print(f"ionfno {command}: warning: {w.message} (--strict refuses it)", file=sys.stderr)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def add_stimulus_arguments(p: argparse.ArgumentParser) -> None:
@@ -116,6 +136,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--out", type=Path, default=None, help="output folder (default compare-NAME)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse inputs outside the range the surrogate was trained on (default: warn)")
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
@@ -210,6 +232,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise CLIError(f"--threads must be >= 1, got {args.threads}")
     torch.set_num_threads(args.threads)
     sur = _load(args.surrogate, args.checkpoint)
+    sur.strict = args.strict
     stim = stimulus_from_args(args, sur.t_end, sur.time_unit)
     states = (
         default_states(sur.state_names)
@@ -223,7 +246,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise CLIError(f"--out {str(out)!r} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    cmp = compare_with_solver(sur, stim, method=args.solver)
+    with extrapolation_to_stderr("compare"):
+        cmp = compare_with_solver(sur, stim, method=args.solver)
 
     idx = [cmp.index(s) for s in states]
     fig = plot_comparison(
@@ -260,7 +284,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     print(
         f"{args.surrogate} ({sur.model_name}) vs the {args.solver} solver on {cmp.t.shape[0]} points over "
-        f"[0, {sur.t_end:g}] {sur.time_unit}"
+        f"[0, {quantity(sur.t_end, sur.time_unit)}]"
     )
     if cmp.rel_l2 is not None:
         print(f"  study metric (mean over {len(cmp.state_names)} states): {100 * cmp.rel_l2:.3f} %")

@@ -12,11 +12,9 @@ import functools
 import json
 import os
 import shutil
-import sys
-import warnings
 from pathlib import Path
 
-from .surrogate import add_stimulus_arguments, stimulus_from_args
+from .surrogate import add_stimulus_arguments, extrapolation_to_stderr, stimulus_from_args
 
 __all__ = ["register"]
 
@@ -143,21 +141,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     check_writable(args.out)
     from ..ionic import get_model
-    from ..surrogate import ExtrapolationWarning, Surrogate
+    from ..surrogate import Surrogate
     from .simulate import write_trajectory_npz
 
     sur = Surrogate.load(args.run_dir, which=args.checkpoint, device=args.device)
     sur.strict = args.strict
     t = sur.grid(t_end=args.t_end, n_points=args.n_points)
     stim = stimulus_from_args(args, sur.t_end, sur.time_unit)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ExtrapolationWarning)
+    with extrapolation_to_stderr("predict"):
         states = sur.predict_array(sur.encode(stim, n_points=t.shape[0]))[0].T  # (N, S)
-    for w in caught:
-        if issubclass(w.category, ExtrapolationWarning):
-            print(f"ionfno predict: warning: {w.message} (--strict refuses it)", file=sys.stderr)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     i_app = stim.sample(t)  # (1, N), the current as sampled, whatever the model's input encoding
     model = get_model(sur.model_name)
     if list(model.state_names) != sur.state_names:
