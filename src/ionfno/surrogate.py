@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from ._text import quantity
+
 __all__ = ["Surrogate", "GridError", "ExtrapolationWarning", "ExtrapolationError"]
 
 
@@ -156,7 +158,8 @@ class Surrogate:
     def __repr__(self) -> str:
         return (
             f"Surrogate(model={self.model_name!r}, states={len(self.state_names)}, N={self.t.shape[0]}, "
-            f"T={self.t_end:g} {self.time_unit}, normalization={self.normalization!r}, epoch={self.epoch})"
+            f"T={quantity(self.t_end, self.time_unit)}, normalization={self.normalization!r}, "
+            f"epoch={self.epoch})"
         )
 
     # ------------------------------------------------------------------ grids and inputs
@@ -177,7 +180,7 @@ class Surrogate:
         """
         if t_end is not None and not np.isclose(t_end, self.t_end, rtol=1e-9, atol=0.0):
             raise GridError(
-                f"This surrogate was trained on the window T = {self.t_end:g} {self.time_unit}; "
+                f"This surrogate was trained on the window T = {quantity(self.t_end, self.time_unit)}; "
                 f"it cannot predict on T = {t_end:g} (the FNO sees time only as t/T)"
             )
         if n_points is None or n_points == self.t.shape[0]:
@@ -441,8 +444,6 @@ def _find_dataset(recorded: str, source: Path | None) -> Path | None:
 
 
 def _span(lohi: Any, kind: str, current_unit: str, time_unit: str) -> str:
-    from ._text import quantity
-
     unit = {"current": current_unit, "time": time_unit}.get(kind, "")
     lo, hi = (float(x) for x in lohi)
     return quantity(lo, unit) if lo == hi else f"[{lo:g}, {quantity(hi, unit)}]"
