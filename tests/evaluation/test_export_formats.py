@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 
@@ -38,13 +36,22 @@ def test_cli_constants_are_the_library_ones():
     assert cli_evaluate._ONNX_OPSETS == export.ONNX_OPSETS
 
 
-def test_torch_export_matches_predict(run, tmp_path, capsys):
-    out = tmp_path / "sur.pt2"
-    assert main(["export", str(run), "--out", str(out)]) == 0
-    assert "(pt2)" in capsys.readouterr().out
-    meta = json.loads((tmp_path / "sur.pt2.json").read_text())
-    assert meta["exporter"].startswith("torch.export") and meta["state_names"] == ["V", "w"]
-    net = torch.export.load(str(out)).module()
+LOADERS = {
+    "pt2": lambda path: torch.export.load(str(path)).module(),
+    "torchscript": lambda path: torch.jit.load(str(path)),
+}
+
+
+@pytest.mark.parametrize(
+    "fmt, suffix, exporter", [("pt2", ".pt2", "torch.export"), ("torchscript", ".pt", "torch.jit")]
+)
+def test_torch_formats_match_predict(run, tmp_path, capsys, fmt, suffix, exporter):
+    out = tmp_path / f"sur{suffix}"
+    assert main(["export", str(run), "--out", str(out)]) == 0  # the format follows the suffix
+    assert f"({fmt})" in capsys.readouterr().out
+    meta = export.load_meta(out)
+    assert meta["exporter"].startswith(exporter) and meta["state_names"] == ["V", "w"]
+    net = LOADERS[fmt](out)
     sur = Surrogate.load(run)
     for batch in (1, 3):  # the batch size is free
         i_app = _inputs(sur, batch)

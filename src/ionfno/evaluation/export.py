@@ -172,11 +172,9 @@ def export_torchscript(run: str | os.PathLike, out: str | os.PathLike, *, which:
 
     torch = _torch()
     net, meta = build_network(run, which)
-    example = torch.zeros(2, meta["n_points"], dtype=torch.float32)
-    with torch.no_grad(), warnings.catch_warnings():
-        # The tracer warns about Python branches on n_time; the export is for one grid (n_time is
-        # fixed by design), and the batch size, which does vary, enters no branch.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+    # The tracer warns about Python branches on n_time (silenced by _exporting); the export is
+    # for one grid (n_time is fixed by design), and the batch size, which varies, enters no branch.
+    with _exporting(net, meta) as example:
         traced = torch.jit.trace(net, example, check_trace=False)
     out = Path(out)
     with atomic_path(out) as tmp:
@@ -293,7 +291,7 @@ def _exporting(net: Any, meta: dict[str, Any]) -> Iterator[Any]:
     levels = [lg.level for lg in quiet]
     try:
         with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the exporters' deprecation and registry chatter
+            warnings.simplefilter("ignore")  # tracer, deprecation and registry chatter
             for lg in quiet:
                 lg.setLevel(logging.ERROR)
             net(example)
