@@ -30,6 +30,8 @@ from ionfno.data.storage import (  # noqa: E402
     SPLITS,
     STATUS_FLAGS,
     DatasetError,
+    StorageOptions,
+    dataset_fingerprint,
     dataset_info,
     read_split,
 )
@@ -285,5 +287,20 @@ def test_version_1_files_still_read(tmp_path, fhn_file):
                 g.create_dataset(name, data=src[s][name][()], dtype=src[s][name].dtype)
     same_arrays(old, fhn_file)
     assert dataset_info(old)["format_version"] == 1
+    assert dataset_fingerprint(old) == dataset_fingerprint(fhn_file)  # the layout does not enter
     assert main(["inspect", str(old)]) == 0
 
+
+def test_fingerprint_tells_datasets_apart_not_copies(fhn_file, tmp_path):
+    fp = dataset_fingerprint(fhn_file)
+    assert len(fp) == 16 and int(fp, 16) >= 0
+    copy = tmp_path / "copy.h5"
+    copy.write_bytes(fhn_file.read_bytes())
+    assert dataset_fingerprint(copy) == fp
+    lzf = tmp_path / "lzf.h5"  # other block size and compression: the same data
+    generate_dataset(small_fhn(storage=StorageOptions(compression="lzf", compression_opts=None)), lzf,
+                     batch_size=7, progress=False)
+    assert dataset_fingerprint(lzf) == fp
+    other = tmp_path / "seed1.h5"
+    generate_dataset(small_fhn(seed=1), other, progress=False)
+    assert dataset_fingerprint(other) != fp
