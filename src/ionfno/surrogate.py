@@ -84,35 +84,27 @@ class Surrogate:
     def __init__(self, checkpoint: dict[str, Any], device: str = "cpu") -> None:
         import torch
 
-        from .training.config import config_from_dict
-        from .training.loop import build_model, normalizer_from_state, resolve_device
+        from .training.model import Trained
 
-        self.device = resolve_device(device)
-        self.config = config_from_dict(checkpoint["config"], source="checkpoint config")
-        info = checkpoint["data_info"]
-        self.info = dict(info)
+        trained = Trained.from_checkpoint(checkpoint, device=device)
+        self.trained = trained
+        self.device = trained.device
+        self.config = trained.config
+        info = trained.data_info
+        self.info = info
         self.state_names: list[str] = list(info["state_names"])
         self.units: dict[str, str] = dict(zip(self.state_names, info["state_units"], strict=True))
         self.model_name: str = info["model"]
         self.time_unit: str = info.get("time_unit", "ms")
         self.current_unit: str = info.get("current_unit", "")
         self.t_end = float(info["t_end"])
-        # The trained grid: every `subsample`-th point of linspace(0, T, n_points_stored).
-        stored = np.linspace(0.0, self.t_end, int(info["n_points_stored"]))
-        self.t = stored[:: int(info["subsample"])]
+        self.t = trained.t  # the trained grid: every `subsample`-th stored point
         assert self.t.shape[0] == int(info["n_points"]), "checkpoint grid metadata is inconsistent"
-        self.normalization: str = checkpoint["normalizers"]["kind"]
+        self.normalization: str = trained.normalization
         self.input_encoding: str = self.config.data.input_encoding
-        self.epoch = int(checkpoint["epoch"])
-        self._in_norm = normalizer_from_state(self.normalization, checkpoint["normalizers"]["input"]).to(
-            self.device
-        )
-        self._out_norm = normalizer_from_state(self.normalization, checkpoint["normalizers"]["output"]).to(
-            self.device
-        )
-        self._model = build_model(self.config, int(info["in_channels"]), len(self.state_names))
-        self._model.load_state_dict(checkpoint["model"])
-        self._model.to(self.device).eval()
+        self.epoch = trained.epoch
+        self._in_norm, self._out_norm = trained.input_normalizer, trained.output_normalizer
+        self._model = trained.model
         self._torch = torch
 
     # ------------------------------------------------------------------ construction
@@ -131,26 +123,18 @@ class Surrogate:
             The file is not an ionfno checkpoint.
         """
         from .pretrained import WEIGHTS_FILE, find_pretrained, list_pretrained
+        from .training import RunDir
         from .training.checkpoint import load_checkpoint
 
         p = Path(path)
         if not p.exists() and (named := find_pretrained(str(path))) is not None:
             p = named / WEIGHTS_FILE
-        if p.is_dir():
-            if which not in ("best", "last"):
-                raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-            ck_path = p / f"{which}.pt"
-            if not ck_path.exists():
-                raise FileNotFoundError(
-                    f"Run folder {str(p)!r} has no {which}.pt (has training finished an epoch?)"
-                )
-        elif p.exists():
-            ck_path = p
-        else:
+        if not p.exists():
             raise FileNotFoundError(
                 f"No run folder, checkpoint or pretrained surrogate {str(p)!r} "
                 f"(pretrained: {list_pretrained()})"
             )
+        ck_path = RunDir.resolve(p, which)
         sur = cls(load_checkpoint(ck_path, map_location="cpu"), device=device)
         sur.source = Path(ck_path)  # a pretrained card beside it records the trained range
         return sur

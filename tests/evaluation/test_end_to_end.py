@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from ionfno.cli import main
-from ionfno.evaluation.reproduce import reproduce
+from ionfno.reproduce import reproduce
 
 
 @pytest.fixture(scope="module")

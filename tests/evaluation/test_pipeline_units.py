@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from ionfno.data.storage import write_arrays
-from ionfno.evaluation.pipeline import EvaluateOptions, ood_protocols, read_tuning_trials, training_statistics
-from ionfno.evaluation.reproduce import load_reproduce_preset, reproduce, resolve_plan
+from ionfno.evaluation.pipeline import EvaluateOptions, ood_protocols, training_statistics
 from ionfno.evaluation.study import study_results
+from ionfno.reproduce import load_reproduce_preset, reproduce, resolve_plan
+from ionfno.tuning.report import read_trials
 
 
 def test_training_statistics_streams_blocks_and_matches_numpy(tmp_path, rng):
@@ -49,22 +50,24 @@ def test_options_and_tuning_reader_fail_clearly(tmp_path):
         EvaluateOptions(which="middle")
     with pytest.raises(ValueError, match="speed_samples"):
         EvaluateOptions(speed_samples=-1)
-    assert read_tuning_trials(tmp_path) == []
+    assert read_trials(tmp_path) == []
 
 
 def test_paper_plan_has_the_studys_three_columns():
-    from ionfno.evaluation.reproduce import _space_labels, format_summary
+    from ionfno.reproduce import _space_labels, format_summary
 
     for model in ("fhn", "hh", "ord"):
         plan = resolve_plan(model, "paper")
-        assert plan["default_run"] is True and plan["train"]["preset"] == f"{model}-default"
-        tune = plan["tune"]
-        assert _space_labels(tune["spaces"]) == {
+        assert plan.default_run is True and plan.train.preset == f"{model}-default"
+        assert plan.default_config().train.epochs == 1000  # final_overrides, typed
+        tune = plan.tune
+        assert tune.spaces == {
             "constrained": "study-constrained",
             "unconstrained": "study-unconstrained",
         }
-        assert (tune["trials"], tune["grace"], tune["reduction_factor"]) == (200, 250, 4)
-        assert (tune["n_startup_trials"], tune["base_first"]) == (20, True)
+        s = tune.settings
+        assert (s["trials"], s["grace"], s["reduction_factor"]) == (200, 250, 4)
+        assert (s["n_startup_trials"], s["base_first"]) == (20, True)
     assert _space_labels(["constrained"]) == {"constrained": "constrained"}
     for bad in (["a", "a"], {"default": "constrained"}, {"x": 3}):
         with pytest.raises(ValueError, match="tune.spaces"):
@@ -85,9 +88,10 @@ def test_paper_plan_has_the_studys_three_columns():
 
 def test_reproduce_plans_merge_model_sections_and_refuse_unknown_keys(tmp_path):
     plan = resolve_plan("ord", "quick")
-    assert plan["data"]["n_train"] == 300 and plan["data"]["workers"] == 2  # merged, not replaced
-    assert plan["train"]["preset"] == "fhn-quick" and plan["train"]["overrides"] == ["data.subsample=8"]
-    assert resolve_plan("hh", "cpu")["train"]["preset"] == "hh-default"
+    assert plan.data.n_train == 300 and plan.data.workers == 2  # merged, not replaced
+    assert plan.train.preset == "fhn-quick" and plan.train.changes == {"data.subsample": 8}
+    assert plan.to_dict()["train"]["overrides"] == ["data.subsample=8"]  # reproduce.json: as written
+    assert resolve_plan("hh", "cpu").train.preset == "hh-default"
     for name in ("quick", "cpu", "paper", "smoke"):
         load_reproduce_preset(name)
     with pytest.raises(ValueError, match="Unknown key"):
@@ -95,6 +99,6 @@ def test_reproduce_plans_merge_model_sections_and_refuse_unknown_keys(tmp_path):
     with pytest.raises(ValueError, match="expected one of"):
         resolve_plan("fhn", "fastest")
     # A folder holding another plan is refused before any work.
-    (tmp_path / "reproduce.json").write_text(json.dumps(resolve_plan("fhn", "quick")))
+    (tmp_path / "reproduce.json").write_text(json.dumps(resolve_plan("fhn", "quick").to_dict()))
     with pytest.raises(ValueError, match="another plan"):
         reproduce("fhn", "smoke", tmp_path, progress=False)

@@ -136,6 +136,44 @@ def test_overrides_are_typed():
     assert apply_overrides(cfg, []) == cfg
 
 
+def test_typed_changes_equal_the_parsed_overrides():
+    # Tuning and reproduction change configs with values, not text: the same result as --set.
+    import numpy as np
+
+    base = load_preset("tiny")
+    typed = with_changes(
+        base,
+        {"model.hidden_channels": np.int64(32), "train.lr": 3e-3, "patience": None, "description": "a test"},
+        train={"grad_clip": 1},
+    )
+    text = apply_overrides(base, ["model.hidden_channels=32", "train.lr=0.003", "patience=none",
+                                  "description=a test", "grad_clip=1"])
+    assert typed == text
+    assert isinstance(typed.model.hidden_channels, int) and isinstance(typed.train.grad_clip, float)
+    with pytest.raises(ValueError, match="valid keys"):
+        with_changes(base, {"model.widht": 3})
+    with pytest.raises(ValueError, match="train.epochs must be an integer"):
+        with_changes(base, {"train.epochs": 2.5})
+
+
+def test_one_config_diff_ignores_the_settings_that_do_not_change_results():
+    from ionfno.training import RESULT_FREE, config_diff
+
+    base = load_preset("tiny")
+    free = with_changes(base, train={"threads": 2, "workers": 2, "eval_batch_size": 7, "checkpoint_every": 3},
+                        description="other words")
+    assert {"train.threads", "train.workers", "description"} <= RESULT_FREE
+    assert config_diff(base, free) == []
+    # A saved dict (a checkpoint's, an older version's without newer fields) compares the same.
+    old = asdict(base)
+    del old["train"]["time_limit_s"]
+    assert config_diff(old, base) == []
+    assert config_diff(asdict(base), with_changes(base, {"train.lr": 0.5, "model.n_layers": 3})) == [
+        "model.n_layers: 2 -> 3",
+        "train.lr: 0.01 -> 0.5",
+    ]
+
+
 @pytest.mark.parametrize(
     ("item", "message"),
     [

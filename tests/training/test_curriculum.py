@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
-from ionfno.training.loop import _csv_text
+from ionfno.training.logger import csv_text
 
 from ._helpers import StopTraining, stop_at, strip_times
 
@@ -69,7 +69,7 @@ def test_curriculum_settings_are_checked(synthetic_h5, tmp_path):
 
 
 def test_metrics_csv_keeps_columns_a_resumed_older_run_gains():
-    text = _csv_text([{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.25, "train_points": 64}])
+    text = csv_text([{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.25, "train_points": 64}])
     rows = list(csv.DictReader(text.splitlines()))
     assert rows == [
         {"epoch": "1", "val_loss": "0.5", "train_points": ""},

@@ -198,4 +198,4 @@ def test_cell_average_input_runs_end_to_end(synthetic_h5, tmp_path):
 
     opts = EvaluateOptions(speed_samples=2, reference_samples=0, ood_per_kind=1, n_worst=2)
     res = evaluate_run(out, synthetic_h5, None, opts)
-    assert res["metrics"]["all"]["rel_l2"]["overall"] == pytest.approx(recorded, rel=1e-4)
+    assert res.rel_l2 == pytest.approx(recorded, rel=1e-4)

@@ -8,8 +8,8 @@ import os
 import pytest
 import torch
 
-import ionfno.training.loop as loop
-from ionfno.training import apply_overrides, load_checkpoint, load_preset, train
+import ionfno.training.timing as timing
+from ionfno.training import apply_overrides, build_model, load_checkpoint, load_preset, train
 
 from ._helpers import StopTraining, stop_at, strip_times
 
@@ -32,24 +32,23 @@ def tiny(*overrides):
     ],
 )
 def test_the_plan_fills_90_percent_of_the_budget(overrides, full_s, coarse_s, expected):
-    assert loop.plan_epochs(tiny(*overrides).train, full_s, coarse_s) == expected
+    assert timing.plan_epochs(tiny(*overrides).train, full_s, coarse_s) == expected
 
 
 def test_the_probe_times_real_steps_and_leaves_the_model_and_rng_alone(synthetic_h5):
-    from ionfno.data.dataset import OperatorDataset, read_split_tensors
+    from ionfno.training.data import prepare
+    from ionfno.training.losses import get_loss
+    from ionfno.training.steps import SingleProcess
 
     cfg = tiny()
-    train_data = read_split_tensors(synthetic_h5, "train", subsample=2)
-    val_data = read_split_tensors(synthetic_h5, "val", subsample=2)
-    in_norm, out_norm = loop.fit_normalizers("pointwise", train_data)
-    tr = OperatorDataset(train_data, 100.0, in_norm, out_norm)
-    va = OperatorDataset(val_data, 100.0, in_norm, out_norm)
+    data = prepare(cfg, synthetic_h5)
     torch.manual_seed(0)
-    model = loop.build_model(cfg, 2, 2)
+    model = build_model(cfg, 2, 2)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     rng = torch.get_rng_state()
-    seconds = loop.probe_epoch_seconds(
-        model, tr.x, tr.y, va.x, va.y, cfg=cfg, loss_fn=loop._loss_fn("l2"), device=torch.device("cpu")
+    seconds = timing.probe_epoch_seconds(
+        SingleProcess(model, torch.device("cpu")), data.train.x, data.train.y, data.val.x, data.val.y,
+        cfg=cfg, loss_fn=get_loss("l2"),
     )
     assert math.isfinite(seconds) and seconds > 0
     for k, v in model.state_dict().items():
@@ -67,7 +66,7 @@ def _fixed_probe(seconds):
 def test_a_budgeted_run_is_the_run_of_its_planned_length(synthetic_h5, tmp_path, monkeypatch):
     # 3 epochs of 10 s fit 90 % of 35 s: the run must be exactly the 3-epoch run, one-cycle
     # schedule included (its rate reaches the floor at the plan's last step, not at epoch 20's).
-    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
+    monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(10.0))
     budgeted = train(
         tiny("epochs=20", "time_limit_s=35"), synthetic_h5, tmp_path / "b", device="cpu", progress=False
     )
@@ -84,13 +83,13 @@ def test_a_budgeted_run_is_the_run_of_its_planned_length(synthetic_h5, tmp_path,
 
 def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, monkeypatch):
     cfg = tiny("epochs=20", "time_limit_s=35")
-    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(10.0))
+    monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(10.0))
     whole = train(cfg, synthetic_h5, tmp_path / "whole", device="cpu", progress=False)
 
     with pytest.raises(StopTraining):
         train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False, on_epoch=stop_at(1))
     # The machine "got faster": a new probe would plan 6 epochs; the resumed run must not re-plan.
-    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(5.0))
+    monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(5.0))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     assert resumed.planned_epochs == 3 and resumed.epochs_run == 3
     assert strip_times(resumed.history) == strip_times(whole.history)
@@ -105,7 +104,7 @@ def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(
 ):
     # The probe claims epochs are free (plan = all 5), but the budget is a millisecond: the run
     # must stop after its first epoch, validated, with a best checkpoint and test errors.
-    monkeypatch.setattr(loop, "probe_epoch_seconds", _fixed_probe(1e-9))
+    monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(1e-9))
     cfg = tiny("epochs=5", "val_every=3", "time_limit_s=0.001")
     res = train(cfg, synthetic_h5, tmp_path / "r", device="cpu", progress=False)
     assert res.planned_epochs == 5

@@ -223,15 +223,15 @@ def test_tensorboard_gets_every_logged_metric_and_resumes_without_duplicates(
     # The real SummaryWriter is the `tensorboard` extra (not installed in CI); the contract
     # with it is what train() passes: every CSV column per epoch, and on resume a purge_step
     # that drops events written after the checkpoint.
-    from ionfno.training import loop
+    from ionfno.training import logger
 
     writers: list[_RecordingWriter] = []
 
-    def fake(out_dir, purge_step):
-        writers.append(_RecordingWriter(out_dir / "tensorboard", purge_step))
+    def fake(log_dir, purge_step):
+        writers.append(_RecordingWriter(log_dir, purge_step))
         return writers[-1]
 
-    monkeypatch.setattr(loop, "_tensorboard_writer", fake)
+    monkeypatch.setattr(logger, "open_tensorboard", fake)
     out = tmp_path / "run"
     stop_at = 2
 

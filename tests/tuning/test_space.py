@@ -181,7 +181,7 @@ def test_constrained_suggest_derives_modes_and_counts_exactly():
 
 
 def _fno(cfg, out_channels: int = 2) -> FNO1d:
-    from ionfno.training.loop import build_model  # the model every trial actually trains
+    from ionfno.training import build_model  # the model every trial actually trains
 
     return build_model(cfg, in_channels=2, out_channels=out_channels)
 

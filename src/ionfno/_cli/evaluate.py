@@ -116,30 +116,36 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"No run folder {str(args.run_dir)!r}")
     if args.out.exists() and not args.out.is_dir():
         raise OSError(f"--out {str(args.out)!r} exists and is not a folder")
+    tuning_dirs = _label_dirs(args.tuning, "--tuning")
+    trials = {}
+    if tuning_dirs:
+        from ..tuning.report import read_trials
+
+        trials = {label: read_trials(d) for label, d in tuning_dirs.items()}
     opts = EvaluateOptions(
         which=args.which,
         split=args.split,
         run_label=args.label,
         n_worst=args.n_worst,
         compare_runs=_label_dirs(args.compare, "--compare"),
-        tuning_dirs=_label_dirs(args.tuning, "--tuning"),
+        tuning_dirs=tuning_dirs,
         speed_samples=args.speed_samples,
         reference_samples=args.reference_samples,
         ood_per_kind=args.ood_per_kind,
         threads=args.threads,
     )
-    res = evaluate_run(args.run_dir, args.data, args.out, opts)
-    rel = res["metrics"]["all"]["rel_l2"]
-    per = ", ".join(f"{k} {100 * v:.3g} %" for k, v in list(rel["per_variable"].items())[:6])
+    res = evaluate_run(args.run_dir, args.data, args.out, opts, tuning_trials=trials)
+    per_variable = res.rel_l2_per_variable
+    per = ", ".join(f"{k} {100 * v:.3g} %" for k, v in list(per_variable.items())[:6])
     print(
-        f"{res['model']} {args.split}: study metric {100 * rel['overall']:.3g} % ({per}"
-        f"{', ...' if len(rel['per_variable']) > 6 else ''}); report: {args.out / 'report.html'}"
+        f"{res.model} {args.split}: study metric {100 * res.rel_l2:.3g} % ({per}"
+        f"{', ...' if len(per_variable) > 6 else ''}); report: {args.out / 'report.html'}"
     )
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
-    from ..evaluation.reproduce import (
+    from ..reproduce import (
         format_summary,
         list_reproduce_presets,
         load_reproduce_preset,

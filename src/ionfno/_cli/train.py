@@ -113,10 +113,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     # OpenMP runtime starts, i.e. before torch is imported; an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from ..training import train
+    from ..training.distributed import RankError
 
-    res = train(
-        cfg, args.data, args.out, device=args.device, resume=not args.no_resume, progress=not args.no_progress
-    )
+    try:
+        res = train(
+            cfg, args.data, args.out, device=args.device, resume=not args.no_resume, progress=not args.no_progress
+        )
+    except RankError as e:
+        raise CLIError(str(e)) from None
+    if int(os.environ.get("RANK", "0")) != 0:  # a torchrun rank: rank 0 reports
+        return 0
     print(
         f"ionfno train: {res.epochs_run} epochs, {res.n_parameters} parameters; "
         f"best val {100 * res.best_val:.3f} % (epoch {res.best_epoch}), last val {100 * res.final_val:.3f} %"

@@ -1,4 +1,4 @@
-"""Evaluation: metrics, action-potential biomarkers, figures, reports, reproduction, export.
+"""Evaluation: metrics, action-potential biomarkers, figures, reports, export.
 
 * :mod:`~ionfno.evaluation.metrics` -- the study's normalised relative L2 (and L1, H1),
   physical RMSE and range-relative errors, per sample and variable; ``ErrorTable`` groups
@@ -6,14 +6,14 @@
 * :mod:`~ionfno.evaluation.biomarkers` -- firing, AP peak, upstroke time, APD50/APD90.
 * :mod:`~ionfno.evaluation.plots` -- matplotlib figures (returned, never shown).
 * :mod:`~ionfno.evaluation.report` -- one self-contained HTML page plus JSON/CSV.
-* :mod:`~ionfno.evaluation.pipeline` -- ``evaluate_run(run_dir, data, out)``: all of the above,
-  plus surrogate-vs-solver speed and out-of-distribution stimuli.
-* :mod:`~ionfno.evaluation.reproduce` -- ``reproduce(model, preset, out)``: generate -> tune
-  -> train -> evaluate -> report, resumable.
+* :mod:`~ionfno.evaluation.pipeline` -- ``evaluate_run(run_dir, data, out) -> Evaluation``: all
+  of the above, plus surrogate-vs-solver speed and out-of-distribution stimuli.
 * :mod:`~ionfno.evaluation.export` -- TorchScript and ONNX export of a whole surrogate.
 * :mod:`~ionfno.evaluation.study` -- the reference study's published numbers.
 
-Only numpy is imported here; torch and matplotlib load when a function needs them.
+Evaluation stands on the training stage and below it; the orchestrator of the whole pipeline
+is :mod:`ionfno.reproduce`. Only numpy is imported here; torch and matplotlib load when a
+function needs them.
 """
 
 from .biomarkers import (
@@ -50,8 +50,8 @@ from .metrics import (
     variable_range as variable_range,
 )
 from .pipeline import EvaluateOptions as EvaluateOptions
+from .pipeline import Evaluation as Evaluation
 from .pipeline import evaluate_run as evaluate_run
-from .reproduce import reproduce as reproduce
 from .study import STUDY_RESULTS as STUDY_RESULTS
 
 __all__ = [
@@ -67,7 +67,7 @@ __all__ = [
     "rmse",
     "variable_range",
     "EvaluateOptions",
+    "Evaluation",
     "evaluate_run",
-    "reproduce",
     "STUDY_RESULTS",
 ]

@@ -80,31 +80,12 @@ def build_network(run: str | os.PathLike, which: str = "best") -> tuple[Any, dic
     meta : dict
         Model name, state names and units, the grid, the source checkpoint.
     """
-    from ..training.checkpoint import load_checkpoint
-    from ..training.config import config_from_dict
-    from ..training.loop import build_model, normalizer_from_state
+    from ..training import load_trained
 
-    p = Path(run)
-    if p.is_dir():
-        if which not in ("best", "last"):
-            raise ValueError(f"which must be 'best' or 'last', got {which!r}")
-        p = p / f"{which}.pt"
-    if not p.exists():
-        raise FileNotFoundError(f"No checkpoint at {str(p)!r}")
-    ck = load_checkpoint(p, map_location="cpu")
-    info = ck["data_info"]
-    cfg = config_from_dict(ck["config"], source=str(p))
-    kind = ck["normalizers"]["kind"]
-    model = build_model(cfg, int(info["in_channels"]), len(info["state_names"]))
-    model.load_state_dict(ck["model"])
-    stored = np.linspace(0.0, float(info["t_end"]), int(info["n_points_stored"]))
-    t = stored[:: int(info["subsample"])]
-    net = SurrogateNetwork(
-        model,
-        normalizer_from_state(kind, ck["normalizers"]["input"]),
-        normalizer_from_state(kind, ck["normalizers"]["output"]),
-        t / float(info["t_end"]),
-    )
+    tr = load_trained(run, which)
+    info = tr.data_info
+    t = tr.t
+    net = SurrogateNetwork(tr.model, tr.input_normalizer, tr.output_normalizer, t / float(info["t_end"]))
     net.eval()
     meta = {
         "format": "ionfno-export",
@@ -119,9 +100,9 @@ def build_network(run: str | os.PathLike, which: str = "best") -> tuple[Any, dic
         "t": t.tolist(),
         "input": "i_app (batch, n_points) float32, applied current on t",
         "output": "states (batch, n_states, n_points) float32, model units",
-        "checkpoint": str(p.resolve()),
-        "epoch": int(ck["epoch"]),
-        "normalization": kind,
+        "checkpoint": str(tr.path.resolve()),
+        "epoch": tr.epoch,
+        "normalization": tr.normalization,
     }
     return net, meta
 

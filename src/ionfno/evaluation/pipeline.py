@@ -13,17 +13,21 @@
 5. out-of-distribution stimuli the study never tested (:func:`ood_protocols`), truth from
    the solver the dataset was generated with;
 6. figures and the report folder (:mod:`~ionfno.evaluation.report`).
+
+It returns an :class:`Evaluation`, whose ``to_dict()`` is ``results.json``. Evaluation stands on
+the training stage (the run folder, the surrogate) and below it, never on the stages that
+use it: the orchestrator (:mod:`ionfno.reproduce`) or the CLI reads tuning folders and hands
+their trial values in (``tuning_trials``).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import os
 import platform
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +38,11 @@ from .metrics import ErrorTable, compute_errors
 
 __all__ = [
     "EvaluateOptions",
+    "Evaluation",
     "evaluate_run",
     "training_statistics",
     "measure_speed",
     "ood_protocols",
-    "read_history",
-    "read_tuning_trials",
     "BIOMARKER_DEFINITIONS",
 ]
 
@@ -82,7 +85,8 @@ class EvaluateOptions:
     # Extra runs whose loss curves are overlaid (label -> run folder), e.g. constrained and
     # unconstrained; this run is always drawn as `run_label`.
     compare_runs: dict[str, str] = field(default_factory=dict)
-    # Tuning folders (label -> folder) whose trial history is plotted.
+    # Tuning folders (label -> folder) whose trial history is plotted (recorded; the trial
+    # values come in through evaluate_run's `tuning_trials`).
     tuning_dirs: dict[str, str] = field(default_factory=dict)
     # Name of this run in tables and legends ("constrained", "unconstrained", "default", ...).
     run_label: str = "this run"
@@ -191,36 +195,6 @@ def _read_eval_split(data_path: Path, split: str, subsample: int) -> dict[str, A
 def _model_input(sur: Any, stimulus: Any, i_app_points: np.ndarray) -> np.ndarray:
     """The surrogate's input for ``stimulus``: its point samples as given, or its cell means."""
     return i_app_points if sur.input_encoding == "point" else sur.encode(stimulus)
-
-
-def read_history(run_dir: str | os.PathLike) -> list[dict[str, float]]:
-    """Rows of a run folder's ``metrics.csv`` as floats ([] if absent)."""
-    p = Path(run_dir) / "metrics.csv"
-    if not p.exists():
-        return []
-    with open(p, newline="") as fh:
-        rows = []
-        for row in csv.DictReader(fh):
-            rows.append({k: float(v) for k, v in row.items() if v not in ("", None)})
-        return rows
-
-
-def read_tuning_trials(tune_dir: str | os.PathLike) -> list[tuple[int, float | None]]:
-    """(trial number, objective) of every trial in a tuning folder of ``ionfno tune``.
-
-    Reads the folder's optuna study store (all studies in it); a trial without a value
-    (pruned before reporting, failed, running) gives None. A folder without a store gives [].
-    """
-    from ..tuning import load_studies, study_summary
-    from ..tuning.storage import STUDY_DB, default_storage_url
-
-    d = Path(tune_dir)
-    if not (d / STUDY_DB).is_file():
-        return []
-    out: list[tuple[int, float | None]] = []
-    for study in load_studies(default_storage_url(d)):
-        out += [(int(r["number"]), r["value"]) for r in study_summary(study)["trials"]]
-    return out
 
 
 # ---------------------------------------------------------------------------- speed
@@ -467,12 +441,70 @@ def _pick_plot_samples(table: ErrorTable) -> list[tuple[int, str]]:
     return out
 
 
+@dataclass
+class Evaluation:
+    """What :func:`evaluate_run` returns; :meth:`to_dict` is ``results.json`` (without the figure
+    list the report adds).
+
+    ``metrics`` is :meth:`ErrorTable.summary`: per dataset part (``"all"`` included), per metric
+    (``rel_l2`` is the study's), the overall value and one per variable. The other fields
+    describe the run, the data, the biomarkers, speed, out-of-distribution checks, the options
+    and the environment, as their names say.
+    """
+
+    title: str
+    model: str
+    run_dir: str
+    run_label: str
+    checkpoint: str
+    epoch: int
+    n_parameters: int | None
+    data_path: str
+    split: str
+    created: str
+    ionfno_version: str
+    state_names: list[str]
+    state_units: list[str]
+    time_unit: str
+    current_unit: str
+    ranges: dict[str, float]
+    metrics: dict[str, Any]
+    study: dict[str, Any]
+    biomarkers: dict[str, Any]
+    worst_samples: list[dict[str, Any]]
+    speed: dict[str, Any] | None
+    ood: dict[str, Any] | None
+    config: dict[str, Any]
+    options: dict[str, Any]
+    data_provenance: dict[str, Any]
+    environment: dict[str, Any]
+
+    @property
+    def rel_l2(self) -> float:
+        """The study's metric over the evaluated split."""
+        return float(self.metrics["all"]["rel_l2"]["overall"])
+
+    @property
+    def rel_l2_per_variable(self) -> dict[str, float]:
+        return dict(self.metrics["all"]["rel_l2"]["per_variable"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Evaluation:
+        """Read back a ``results.json`` (keys it does not know, such as ``figures``, are left out)."""
+        return cls(**{f.name: d[f.name] for f in fields(cls)})
+
+
 def evaluate_run(
     run_dir: str | os.PathLike,
     data_path: str | os.PathLike,
     out_dir: str | os.PathLike | None = None,
     options: EvaluateOptions | None = None,
-) -> dict[str, Any]:
+    *,
+    tuning_trials: Mapping[str, list[tuple[int, float | None]]] | None = None,
+) -> Evaluation:
     """Evaluate a run folder on a dataset and write the report (see the module docstring).
 
     Parameters
@@ -485,11 +517,14 @@ def evaluate_run(
     out_dir : path-like, optional
         Report folder; None computes without writing.
     options : EvaluateOptions, optional
+    tuning_trials : mapping, optional
+        Label -> (trial number, objective or None) of each tuning study to plot
+        (``ionfno.tuning.report.read_trials`` of a tuning folder).
 
     Returns
     -------
-    dict
-        The results (what ``results.json`` holds).
+    Evaluation
+        The results (``to_dict()`` is what ``results.json`` holds).
 
     Raises
     ------
@@ -507,6 +542,7 @@ def evaluate_run(
     from ..ionic import get_model
     from ..stimulus import pulse
     from ..surrogate import Surrogate
+    from ..training import RunDir
     from . import plots
 
     opt = options or EvaluateOptions()
@@ -702,17 +738,17 @@ def evaluate_run(
         plots.plot_error_distributions({p: overall[table.parts == p] for p in table.part_names()}),
         "Distribution of the per-sample error (mean over variables) by dataset part.",
     )
-    histories = {opt.run_label: read_history(run_dir)}
+    histories = {opt.run_label: RunDir(run_dir).history()}
     for label, d in opt.compare_runs.items():
         if Path(d).resolve() != run_dir.resolve():
-            histories[label] = read_history(d)
+            histories[label] = RunDir(d).history()
     if any(histories.values()):
         figures["loss_curves"] = (
             plots.plot_loss_curves(histories),
             "Training (dotted) and validation (solid) loss "
             "per epoch" + (" of the runs compared" if len(histories) > 1 else ""),
         )
-    trials = {label: read_tuning_trials(d) for label, d in opt.tuning_dirs.items()}
+    trials = dict(tuning_trials or {})
     if any(trials.values()):
         figures["tuning_history"] = (
             plots.plot_tuning_history(trials),
@@ -729,53 +765,51 @@ def evaluate_run(
             "V under out-of-distribution stimuli: solid solver, dashed FNO; top row the current.",
         )
 
-    ck_meta = _checkpoint_meta(run_dir, opt.which)
-    results: dict[str, Any] = {
-        "title": opt.title or f"ionfno evaluation: {sur.model_name}, {opt.run_label}",
-        "model": sur.model_name,
-        "run_dir": str(run_dir.resolve()),
-        "run_label": opt.run_label,
-        "checkpoint": opt.which,
-        "epoch": sur.epoch,
-        "n_parameters": ck_meta.get("n_parameters"),
-        "data_path": str(data_path.resolve()),
-        "split": opt.split,
-        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "ionfno_version": __version__,
-        "state_names": names,
-        "state_units": units,
-        "time_unit": model.time_unit,
-        "current_unit": model.current_unit,
-        "ranges": dict(zip(names, table.ranges.tolist(), strict=True)),
-        "metrics": summary,
-        "study": study_results(sur.model_name),
-        "biomarkers": {"threshold": thr, "comparison": bm_cmp, "definitions": BIOMARKER_DEFINITIONS},
-        "worst_samples": worst,
-        "speed": speed,
-        "ood": ood,
-        "config": asdict(cfg),
-        "options": asdict(opt),
-        "data_provenance": _provenance(data_path, info),
-        "environment": _env(),
-    }
+    result = Evaluation(
+        title=opt.title or f"ionfno evaluation: {sur.model_name}, {opt.run_label}",
+        model=sur.model_name,
+        run_dir=str(run_dir.resolve()),
+        run_label=opt.run_label,
+        checkpoint=opt.which,
+        epoch=sur.epoch,
+        n_parameters=_n_parameters(run_dir, opt.which),
+        data_path=str(data_path.resolve()),
+        split=opt.split,
+        created=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        ionfno_version=__version__,
+        state_names=names,
+        state_units=units,
+        time_unit=model.time_unit,
+        current_unit=model.current_unit,
+        ranges=dict(zip(names, table.ranges.tolist(), strict=True)),
+        metrics=summary,
+        study=study_results(sur.model_name),
+        biomarkers={"threshold": thr, "comparison": bm_cmp, "definitions": BIOMARKER_DEFINITIONS},
+        worst_samples=worst,
+        speed=speed,
+        ood=ood,
+        config=asdict(cfg),
+        options=asdict(opt),
+        data_provenance=_provenance(data_path, info),
+        environment=_env(),
+    )
     if out_dir is not None:
         from .report import write_report
 
-        write_report(out_dir, results, figures, metric_rows=table.rows(), dpi=opt.dpi)
+        write_report(out_dir, result.to_dict(), figures, metric_rows=table.rows(), dpi=opt.dpi)
     for fig, _ in figures.values():
         fig.clear()
-    return results
+    return result
 
 
-def _checkpoint_meta(run_dir: Path, which: str) -> dict[str, Any]:
-    """Small fields of a checkpoint (parameter count) without rebuilding the model."""
-    from ..training.checkpoint import load_checkpoint
+def _n_parameters(run_dir: Path, which: str) -> int | None:
+    """The parameter count a checkpoint records (None if it cannot be read)."""
+    from ..training import RunDir
 
     try:
-        ck = load_checkpoint(run_dir / f"{which}.pt", map_location="cpu")
+        return RunDir(run_dir).load(which).get("n_parameters")
     except (OSError, ValueError):
-        return {}
-    return {"n_parameters": ck.get("n_parameters"), "best_epoch": ck.get("best_epoch")}
+        return None
 
 
 def biomarker_table(bm: Biomarkers) -> dict[str, list[Any]]:

@@ -1,15 +1,23 @@
-"""Training: typed configs and presets, the loop with resume, checkpoints, schedules, losses.
+"""Training: typed configs, the loop, its parts, the run folder, and the trained model.
 
 * :mod:`~ionfno.training.config` -- ``RunConfig`` (``DataConfig``, ``ModelConfig``,
-  ``TrainConfig``), shipped presets (``load_preset``), JSON configs, typed overrides.
-* :mod:`~ionfno.training.loop` -- ``train(cfg, data_path, out_dir)``, ``train_one_epoch``,
-  ``evaluate``; the run-folder layout.
+  ``TrainConfig``), shipped presets (``load_preset``), typed changes (``with_changes``), the
+  settings that do not change results (``RESULT_FREE``) and ``config_diff``.
+* :mod:`~ionfno.training.loop` -- ``train(cfg, data_path, out_dir)``: a short loop over the
+  parts below.
+* :mod:`~ionfno.training.data` -- ``prepare``: the splits as normalised tensors.
+* :mod:`~ionfno.training.steps` -- one epoch of updates and the validation pass, in one
+  process (``SingleProcess``) or split over ranks (``DataParallel``, torch DDP).
+* :mod:`~ionfno.training.distributed` -- the ranks: started here (``train.workers``) or by
+  ``torchrun``.
+* :mod:`~ionfno.training.timing` -- ``train.time_limit_s``: the timed probe and the plan.
+* :mod:`~ionfno.training.logger` -- ``metrics.csv``, TensorBoard and the progress bar.
 * :mod:`~ionfno.training.checkpoint` -- the checkpoint format (``weights_only`` loadable).
-* :mod:`~ionfno.training.schedulers` -- ``SCHEDULERS`` registry (step, cosine, onecycle).
-* :mod:`~ionfno.training.losses` -- relative Lp losses and the study's metric.
+* :mod:`~ionfno.training.rundir` -- ``RunDir``: the run folder's layout.
+* :mod:`~ionfno.training.model` -- ``build_model``, ``load_trained``, the normalisers.
+* :mod:`~ionfno.training.schedulers`, :mod:`~ionfno.training.losses`.
 
-The config names import without torch; the loop's names (``train``, ``TrainResult``, ...)
-import torch on first use.
+The config and run-folder names import without torch; the others import torch on first use.
 """
 
 from typing import Any
@@ -19,6 +27,9 @@ from .checkpoint import (
 )
 from .checkpoint import (
     load_checkpoint as load_checkpoint,
+)
+from .config import (
+    RESULT_FREE as RESULT_FREE,
 )
 from .config import (
     DataConfig as DataConfig,
@@ -36,6 +47,9 @@ from .config import (
     apply_overrides as apply_overrides,
 )
 from .config import (
+    config_diff as config_diff,
+)
+from .config import (
     config_from_dict as config_from_dict,
 )
 from .config import (
@@ -48,6 +62,9 @@ from .config import (
     load_preset as load_preset,
 )
 from .config import (
+    parse_overrides as parse_overrides,
+)
+from .config import (
     save_config as save_config,
 )
 from .config import (
@@ -56,13 +73,18 @@ from .config import (
 from .config import (
     with_changes as with_changes,
 )
+from .rundir import (
+    RunDir as RunDir,
+)
 
 _LAZY = {
     "train": "loop",
     "TrainResult": "loop",
-    "train_one_epoch": "loop",
-    "evaluate": "loop",
-    "build_model": "loop",
+    "train_one_epoch": "steps",
+    "evaluate": "steps",
+    "build_model": "model",
+    "load_trained": "model",
+    "Trained": "model",
     "SCHEDULERS": "schedulers",
 }
 
@@ -80,15 +102,19 @@ __all__ = [
     "ModelConfig",
     "RunConfig",
     "TrainConfig",
+    "RESULT_FREE",
     "apply_overrides",
+    "config_diff",
     "config_from_dict",
     "list_presets",
     "load_config",
     "load_preset",
+    "parse_overrides",
     "save_config",
     "valid_keys",
     "with_changes",
     "CheckpointError",
     "load_checkpoint",
+    "RunDir",
     *_LAZY,
 ]

@@ -23,6 +23,7 @@ import math
 import os
 import types
 import typing
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -39,9 +40,12 @@ __all__ = [
     "list_presets",
     "config_from_dict",
     "apply_overrides",
+    "parse_overrides",
     "save_config",
     "valid_keys",
     "with_changes",
+    "RESULT_FREE",
+    "config_diff",
 ]
 
 Normalization = Literal["pointwise", "channel"]
@@ -145,11 +149,13 @@ class TrainConfig:
     grad_clip: float | None = None
     # Seed of model initialisation and batch shuffling.
     seed: int = 0
-    # torch intra-op threads on CPU (capped at the number of cores), per worker process.
+    # torch intra-op threads on CPU (capped at the number of cores), per rank.
     threads: int = 2
-    # Data-parallel worker processes on CPU (training.parallel): each batch is split over
-    # `workers` processes of `threads` threads each (workers x threads <= cores). Same updates
-    # as one process up to float summation order; resumable with any worker count. 1 = off.
+    # Data-parallel ranks this process starts on this machine (torch DistributedDataParallel,
+    # training.distributed): each batch is split over `workers` processes of `threads` threads
+    # each (workers x threads <= cores; on CUDA one GPU per rank). Same updates as one process
+    # up to float summation order; resumable with any worker count. 1 = off. Under torchrun the
+    # launcher sets the ranks and this setting is ignored.
     workers: int = 1
     # Write the "last" checkpoint every this many epochs (resume restarts from it).
     checkpoint_every: int = 1
@@ -440,12 +446,12 @@ def _parse_value(key: str, tp: Any, text: str) -> Any:
     raise ValueError(f"{key}: cannot parse a value of type {tp}")  # pragma: no cover
 
 
-def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
-    """Return a copy of ``cfg`` with ``key=value`` overrides applied, typed and validated.
+def parse_overrides(overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Text ``key=value`` items (``--set``, preset files) as typed changes for :func:`with_changes`.
 
     Keys are ``section.field`` (``train.lr=3e-3``) or a bare field name when it is unique
-    (``epochs=3``). Values are parsed to the field's declared type; ``none`` sets an optional
-    field to None.
+    (``epochs=3``); the result is keyed ``section.field``. Values are parsed to the field's
+    declared type; ``none`` sets an optional field to None. A key given twice keeps its last value.
 
     Raises
     ------
@@ -453,26 +459,106 @@ def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> R
         A malformed item, an unknown key (the message lists the valid keys), a value of the
         wrong type, or a choice not among the allowed ones.
     """
-    d = asdict(cfg)
+    changes: dict[str, Any] = {}
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"Override {item!r} must look like key=value; valid keys: {valid_keys()}")
         key, text = item.split("=", 1)
-        key = key.strip()
-        section, name = _resolve_key(key)
+        section, name = _resolve_key(key.strip())
         if section is None:
-            d[name] = text
-            continue
-        tp = _hints(_SECTIONS[section])[name]
-        d[section][name] = _parse_value(f"{section}.{name}", tp, text)
-    return config_from_dict(d, source="overrides")
+            changes[name] = text
+        else:
+            key = f"{section}.{name}"
+            changes[key] = _parse_value(key, _hints(_SECTIONS[section])[name], text)
+    return changes
 
 
-def with_changes(cfg: RunConfig, **sections: dict[str, Any]) -> RunConfig:
-    """Copy of ``cfg`` with fields replaced per section: ``with_changes(cfg, train={"epochs": 3})``."""
-    d = asdict(cfg)
+def apply_overrides(cfg: RunConfig, overrides: list[str] | tuple[str, ...]) -> RunConfig:
+    """Return a copy of ``cfg`` with text ``key=value`` overrides applied, typed and validated:
+    ``with_changes(cfg, parse_overrides(overrides))``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`parse_overrides` and :func:`with_changes`.
+    """
+    return _changed(cfg, parse_overrides(overrides).items(), "overrides")
+
+
+def with_changes(cfg: RunConfig, changes: Mapping[str, Any] | None = None, /, **sections: Any) -> RunConfig:
+    """Copy of ``cfg`` with typed values replaced, validated like a config file.
+
+    ``changes`` maps ``section.field`` keys (or ``description``) to values,
+    ``with_changes(cfg, {"model.n_modes": 8, "train.lr": 3e-3})``; keyword arguments replace
+    fields per section, ``with_changes(cfg, train={"epochs": 3}, description="...")``. Values keep their type
+    (no text parsing); numpy scalars become Python numbers.
+
+    Raises
+    ------
+    ValueError
+        An unknown section or key, or a value of the wrong type or out of range.
+    """
+    items = list((changes or {}).items())
     for sec, values in sections.items():
+        if sec == "description":
+            items.append((sec, values))
+            continue
         if sec not in _SECTIONS:
             raise ValueError(f"Unknown section {sec!r}; expected one of {sorted(_SECTIONS)}")
-        d[sec].update(values)
-    return config_from_dict(d, source="with_changes")
+        items += [(f"{sec}.{k}", v) for k, v in values.items()]
+    return _changed(cfg, items, "with_changes")
+
+
+def _changed(cfg: RunConfig, items: Any, source: str) -> RunConfig:
+    d = asdict(cfg)
+    for key, value in items:
+        value = value.item() if hasattr(value, "item") and hasattr(value, "dtype") else value  # numpy scalars
+        section, name = _resolve_key(key)
+        if section is None:
+            d[name] = value
+        else:
+            d[section][name] = value
+    return config_from_dict(d, source=source)
+
+
+# ---------------------------------------------------------------------------- comparing configs
+#: Settings that never change the numbers a run produces, only its speed, memory use or
+#: bookkeeping: a run resumes with other values, a tuning study accepts them, a retried trial
+#: adopts a checkpoint written with them. Everything else makes a different run.
+RESULT_FREE: frozenset[str] = frozenset(
+    {"train.threads", "train.workers", "train.eval_batch_size", "train.checkpoint_every", "description"}
+)
+
+
+def config_diff(
+    a: RunConfig | Mapping[str, Any],
+    b: RunConfig | Mapping[str, Any],
+    *,
+    ignore: Collection[str] = RESULT_FREE,
+) -> list[str]:
+    """The settings in which two configs differ, as ``"section.field: a -> b"`` lines, sorted.
+
+    Either side may be a :class:`RunConfig` or its dict form (a checkpoint's or a study's copy);
+    a dict is read through :func:`config_from_dict` when it can be, so that settings added
+    since it was written count with their defaults. Keys in ``ignore`` (default
+    :data:`RESULT_FREE`) are skipped.
+    """
+    da, db = _as_dict(a), _as_dict(b)
+    out = []
+    for sec in sorted(set(da) | set(db)):
+        sa, sb = da.get(sec), db.get(sec)
+        if isinstance(sa, Mapping) and isinstance(sb, Mapping):
+            pairs = [(f"{sec}.{k}", sa.get(k), sb.get(k)) for k in sorted(set(sa) | set(sb))]
+        else:
+            pairs = [(sec, sa, sb)]
+        out += [f"{key}: {va!r} -> {vb!r}" for key, va, vb in pairs if key not in ignore and va != vb]
+    return out
+
+
+def _as_dict(cfg: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    if isinstance(cfg, RunConfig):
+        return asdict(cfg)
+    try:
+        return asdict(config_from_dict(dict(cfg)))
+    except ValueError:  # written by another version: compare as it is
+        return json.loads(json.dumps(cfg))

@@ -1,29 +1,27 @@
 """The training loop: ``train(cfg, data_path, out_dir)`` with resume, checkpoints and logs.
 
-Compact and explicit in the manner of nanoGPT's ``train.py``: seed, device and threads are
-chosen once at the top; :func:`train_one_epoch` and :func:`evaluate` do one thing each; the
-best-validation model and the last state are checkpointed every ``train.checkpoint_every``
-epochs and at the end.
+Compact in the manner of nanoGPT's ``train.py``: :func:`train` picks the ranks, and
+:func:`_fit` is the loop, over small parts that each do one thing --
+:func:`~ionfno.training.data.prepare` (the normalised splits), a step strategy
+(:mod:`~ionfno.training.steps`: one process, or torch DDP over ranks), the time plan
+(:mod:`~ionfno.training.timing`), one checkpoint payload (:func:`_payload`) and rank 0's
+:class:`_Recorder` (checkpoints, :class:`~ionfno.training.logger.RunLogger`, the callback).
+The run folder's layout is :class:`~ionfno.training.rundir.RunDir`'s.
 
-Run folder layout::
-
-    out_dir/config.json        the RunConfig used
-    out_dir/last.pt            everything needed to resume (written every checkpoint_every epochs)
-    out_dir/best.pt            the best-validation model (same layout without optimizer, scheduler, rng)
-    out_dir/metrics.csv        one row per epoch (rewritten atomically from the history)
-    out_dir/test_metrics.json  test-split errors of the best and the last model, when finished
-    out_dir/tensorboard/       event files, when the tensorboard package is installed
+Ranks: one process (``train.workers = 1``), ``train.workers = N`` ranks started here, or the
+ranks of a torchrun launch (:mod:`~ionfno.training.distributed`). Every rank holds the model,
+optimiser and schedule, and takes the same decisions; rank 0 alone reads and writes the run
+folder and shares what it read or decided (the resumed state, the time plan, a failure).
 
 Determinism: on CPU with the same thread count, a run killed at any point and resumed with
 ``resume=True`` ends bitwise equal to an uninterrupted run (model, optimiser and scheduler
 state, the shuffling generator and the global torch RNG are all restored; see
-``tests/training/test_resume.py``).
+``tests/training/test_resume.py``). Another number of ranks gives the same run up to float
+summation order (``tests/training/test_parallel.py``).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import sys
@@ -35,32 +33,25 @@ from typing import Any
 
 import torch
 
-from .._io import atomic_path, write_json_atomic
-from ..data.dataset import OperatorDataset, SplitData, read_split_tensors
-from .checkpoint import load_checkpoint, save_checkpoint
-from .config import RunConfig, TrainConfig, config_from_dict
+from .._io import write_json_atomic
+from . import timing
+from .checkpoint import save_checkpoint
+from .config import RunConfig, TrainConfig, config_diff, save_config
+from .data import Prepared, prepare
+from .distributed import LocalRanks, check_local_ranks, launched_by_torchrun, torchrun_group
+from .logger import RunLogger
+from .losses import get_loss
+from .model import build_model, resolve_device
+from .rundir import CHECKPOINTS, RunDir
 from .schedulers import STEP_PER_BATCH, make_scheduler
+from .steps import DataParallel, SingleProcess, Step
 
-__all__ = [
-    "TrainResult",
-    "train",
-    "train_one_epoch",
-    "evaluate",
-    "build_model",
-    "fit_normalizers",
-    "normalizer_from_state",
-    "resolve_device",
-]
-
-# Config fields that do not change the numbers a run produces: they may differ on resume.
-_RESUME_FREE = {
-    "train.threads", "train.workers", "train.eval_batch_size", "train.checkpoint_every", "description"
-}
+__all__ = ["TrainResult", "train", "summarise"]
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns.
+    """What :func:`train` returns (on every rank: rank 0's).
 
     Attributes
     ----------
@@ -101,159 +92,88 @@ class TrainResult:
     stopped_by_time: bool = False
 
 
-# ---------------------------------------------------------------------------- building blocks
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda when available else cpu; ``"cuda"`` without a GPU is an error."""
-    name = str(device)
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but torch sees no CUDA device; use --device cpu or auto")
-    if not (name == "cpu" or name.startswith("cuda")):
-        raise ValueError(f"Unknown device {name!r}; expected one of ['auto', 'cpu', 'cuda']")
-    return torch.device(name)
+@dataclass
+class Progress:
+    """Where a run stands besides its weights and optimiser state (kept in ``last.pt``)."""
+
+    planned_epochs: int
+    planned_coarse_epochs: int
+    epoch: int = 0
+    best_val: float = math.inf
+    best_epoch: int = 0
+    finished: bool = False
+    stopped_early: bool = False
+    stopped_by_time: bool = False
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def from_checkpoint(cls, ck: dict[str, Any], cfg: RunConfig) -> Progress:
+        return cls(
+            planned_epochs=int(ck.get("planned_epochs", cfg.train.epochs)),
+            planned_coarse_epochs=int(ck.get("planned_coarse_epochs", cfg.train.coarse_epochs)),
+            epoch=int(ck["epoch"]),
+            best_val=float(ck["best_val"]),
+            best_epoch=int(ck["best_epoch"]),
+            finished=bool(ck.get("finished", False)),
+            stopped_early=bool(ck.get("stopped_early", False)),
+            stopped_by_time=bool(ck.get("stopped_by_time", False)),
+            history=list(ck["history"]),
+        )
+
+    def record(self, row: dict[str, Any], errors: torch.Tensor | None, tc: TrainConfig, planned: int) -> bool:
+        """Add an epoch's row: best model, early stopping, the end of the plan. Returns whether the
+        epoch is the best so far.
+
+        Raises
+        ------
+        FloatingPointError
+            A non-finite training loss or validation error.
+        """
+        train_loss, val = row["train_loss"], row["val_loss"]
+        if not math.isfinite(train_loss) or (errors is not None and not math.isfinite(val)):
+            raise FloatingPointError(
+                f"Training diverged at epoch {row['epoch']} (train loss {train_loss}, val {val}); "
+                "lower train.lr or set train.grad_clip"
+            )
+        self.epoch = row["epoch"]
+        self.history.append(row)
+        improved = errors is not None and val < self.best_val
+        if improved:
+            self.best_val, self.best_epoch = val, self.epoch
+        self.stopped_early = tc.patience is not None and self.epoch - self.best_epoch >= tc.patience
+        self.finished = self.stopped_early or self.stopped_by_time or self.epoch >= planned
+        return improved
 
 
-def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn.Module:
-    """The FNO1d described by ``cfg.model`` (initialised from the current torch RNG)."""
-    from ..fno import FNO1d
-
-    m = cfg.model
-    return FNO1d(
-        n_modes=m.n_modes,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        hidden_channels=m.hidden_channels,
-        n_layers=m.n_layers,
-        block=m.block,
-        activation=m.activation,
-        padding=m.padding,
-        lifting_channels=m.lifting_channels,
-        projection_channels=m.projection_channels,
-    )
-
-
-def _normalizer_class(kind: str):
-    from ..data.normalize import NORMALIZERS
-
-    try:
-        return NORMALIZERS[kind]
-    except KeyError:
-        raise ValueError(f"Unknown normalization {kind!r}; expected one of {sorted(NORMALIZERS)}") from None
-
-
-def fit_normalizers(kind: str, data: SplitData) -> tuple[torch.nn.Module, torch.nn.Module]:
-    """Fit the input (current) and output (states) normalisers on training data.
-
-    Returns
-    -------
-    (input_normalizer, output_normalizer)
-        Acting on ``(n, 1, N)`` and ``(n, n_states, N)`` tensors.
-    """
-    cls = _normalizer_class(kind)
-    return cls.fit(data.i_app[:, None, :]), cls.fit(data.states)
-
-
-def normalizer_from_state(kind: str, state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    """Rebuild a fitted normaliser from its ``state_dict`` (as stored in a checkpoint)."""
-    return _normalizer_class(kind).from_state_dict(state)
-
-
-def _loss_fn(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    from .losses import LOSSES
-
-    try:
-        return LOSSES[name]
-    except KeyError:
-        raise ValueError(f"Unknown loss {name!r}; expected one of {sorted(LOSSES)}") from None
-
-
-def _per_variable_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """Relative L2 over time per sample and variable, shape (B, S) (the study's metric)."""
-    from .losses import relative_lp
-
-    return relative_lp(pred, true, 2, reduction="none")
-
-
-def train_one_epoch(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-    batch_scheduler: Any = None,
-    grad_clip: float | None = None,
-) -> float:
-    """One pass over the training tensors in a random order; returns the mean batch loss.
-
-    Parameters
-    ----------
-    x : Tensor, shape (n, in_channels, N)
-    y : Tensor, shape (n, n_states, N)
-        Normalised training pairs, on ``device`` or on the CPU (then moved per batch).
-    generator : torch.Generator
-        CPU generator of the shuffling order (its state is checkpointed).
-    batch_scheduler : LRScheduler, optional
-        Stepped after every optimiser step (per-step schedules).
-    """
-    model.train()
-    n = x.shape[0]
-    order = torch.randperm(n, generator=generator)
-    # Host -> GPU copies (data too large to keep on the GPU): gather the batch into pinned memory
-    # (torch's caching host allocator) so that the copy is asynchronous.
-    stream_in = device.type == "cuda" and x.device.type == "cpu"
-    total = torch.zeros((), dtype=torch.float64, device=device)
-    n_batches = 0
-    for start in range(0, n, batch_size):
-        idx = order[start : start + batch_size].to(x.device)
-        xb, yb = x[idx], y[idx]  # (B, C_in, N), (B, S, N)
-        if stream_in:
-            xb = xb.pin_memory().to(device, non_blocking=True)
-            yb = yb.pin_memory().to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
-        loss.backward()
-        if grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        if batch_scheduler is not None:
-            batch_scheduler.step()
-        total += loss.detach()
-        n_batches += 1
-    return float(total) / max(n_batches, 1)  # one device sync per epoch, not per step
-
-
-@torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    batch_size: int,
-    device: torch.device,
-) -> torch.Tensor:
-    """Per-sample, per-variable relative L2 errors in normalised space, shape (n, n_states), CPU.
-
-    The study's scalar metric is ``errors.mean()`` (mean over variables, then samples).
-    """
-    was_training = model.training
-    model.eval()
-    out = []
-    for start in range(0, x.shape[0], batch_size):
-        xb = x[start : start + batch_size].to(device)
-        yb = y[start : start + batch_size].to(device)
-        out.append(_per_variable_errors(model(xb), yb).double().cpu())
-    model.train(was_training)
-    return torch.cat(out)
-
-
-def _summarise(
-    errors: torch.Tensor, state_names: list[str], parts: list[str] | None = None
+def _row(
+    epoch: int,
+    train_loss: float,
+    errors: torch.Tensor | None,
+    state_names: list[str],
+    lr: float,
+    n_points: int,
+    t0: float,
+    c0: float,
+    run_start: float,
 ) -> dict[str, Any]:
+    """The ``metrics.csv`` row of an epoch (NaN validation columns when it was not validated)."""
+    row: dict[str, Any] = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "val_loss": float(errors.mean()) if errors is not None else math.nan,
+        "train_points": int(n_points),
+    }
+    for i, s in enumerate(state_names):
+        row[f"val_{s}"] = float(errors[:, i].mean()) if errors is not None else math.nan
+    row["lr"] = lr
+    row["epoch_time_s"] = time.perf_counter() - t0
+    # CPU seconds of this process (all threads): a load-independent cost on a shared machine.
+    row["cpu_time_s"] = time.process_time() - c0
+    row["wall_time_s"] = time.perf_counter() - run_start
+    return row
+
+
+def summarise(errors: torch.Tensor, state_names: list[str], parts: list[str] | None = None) -> dict[str, Any]:
     """Scalar metric, per-variable and (optionally) per-part means of an (n, S) error table."""
     res: dict[str, Any] = {"rel_l2": float(errors.mean())}
     res.update({f"rel_l2_{s}": float(errors[:, i].mean()) for i, s in enumerate(state_names)})
@@ -268,207 +188,7 @@ def _summarise(
     return res
 
 
-# ---------------------------------------------------------------------------- logging
-def _csv_text(history: list[dict[str, Any]], header: bool = True) -> str:
-    buf = io.StringIO()
-    # Union of the rows' columns: a run resumed from an older version may gain a column.
-    fieldnames = list(dict.fromkeys(k for row in history for k in row))
-    w = csv.DictWriter(buf, fieldnames=fieldnames, lineterminator="\n", restval="")
-    if header:
-        w.writeheader()
-    for row in history:
-        w.writerow({k: (f"{v:.9g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buf.getvalue()
-
-
-def _write_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Rewrite the whole CSV atomically (at checkpoints: the file then matches last.pt)."""
-    if not history:
-        path.unlink(missing_ok=True)
-        return
-    with atomic_path(path) as tmp:
-        tmp.write_text(_csv_text(history))
-
-
-def _append_csv(path: Path, history: list[dict[str, Any]]) -> None:
-    """Append the newest row (cheap, every epoch; a kill may leave rows past last.pt, which the
-    rewrite on resume removes)."""
-    if len(history) == 1 or not path.exists() or list(history[-1]) != list(history[0]):
-        _write_csv(path, history)
-        return
-    with open(path, "a") as f:
-        f.write(_csv_text(history[-1:], header=False))
-
-
-def _tensorboard_writer(out_dir: Path, purge_step: int | None):
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # optional extra `tensorboard`
-        return None
-    return SummaryWriter(log_dir=str(out_dir / "tensorboard"), purge_step=purge_step)
-
-
 # ---------------------------------------------------------------------------- train()
-def _config_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    diffs = []
-    for sec in ("data", "model", "train"):
-        for k in sorted(set(a.get(sec, {})) | set(b.get(sec, {}))):
-            key = f"{sec}.{k}"
-            if key not in _RESUME_FREE and a.get(sec, {}).get(k) != b.get(sec, {}).get(k):
-                diffs.append(f"{key}: {a.get(sec, {}).get(k)!r} -> {b.get(sec, {}).get(k)!r}")
-    return diffs
-
-
-def _check_workers(cfg: RunConfig, dev: torch.device) -> None:
-    """Refuse data-parallel settings this machine cannot run without oversubscription."""
-    workers, threads = cfg.train.workers, cfg.train.threads
-    if workers == 1:
-        return
-    if dev.type != "cpu":
-        raise ValueError(
-            f"train.workers = {workers} runs data-parallel CPU processes; on {dev.type} use "
-            "train.workers = 1 (one process keeps a GPU busy)"
-        )
-    cores = os.cpu_count() or 1
-    if workers * threads > cores:
-        raise ValueError(
-            f"train.workers x train.threads = {workers} x {threads} = {workers * threads} exceeds the "
-            f"{cores} CPU cores of this machine (oversubscribed cores make every step many times "
-            f"slower); use workers x threads <= {cores}, e.g. --set train.workers={max(1, cores // threads)}"
-        )
-
-
-def _check_grid(cfg: RunConfig, n_points: int) -> None:
-    grids = [(n_points, f"data.subsample={cfg.data.subsample}")]
-    if cfg.train.coarse_epochs:
-        n_coarse = -(-n_points // cfg.train.coarse_factor)
-        grids.append((n_coarse, f"the coarse grid of train.coarse_factor={cfg.train.coarse_factor}"))
-    for n, what in grids:
-        limit = (n + cfg.model.padding) // 2 + 1
-        if cfg.model.n_modes > limit:
-            raise ValueError(
-                f"model.n_modes={cfg.model.n_modes} exceeds {limit}, the most a grid of {n} points "
-                f"({what}) plus padding {cfg.model.padding} holds"
-            )
-
-
-def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfig) -> dict[str, Any]:
-    t = train.t.numpy()
-    return {
-        "model": str(info.get("model", "")),
-        "state_names": [str(s) for s in info["state_names"]],
-        "state_units": [str(u) for u in info.get("state_units", [""] * len(info["state_names"]))],
-        "time_unit": str(info.get("time_unit", "ms")),
-        "current_unit": str(info.get("current_unit", "")),
-        # The FNO's grid channel is t / t_end with t_end the stored window, not the last kept time.
-        "t_end": float(train.t_end),
-        "n_points": int(t.shape[0]),
-        "n_points_stored": int(info["n_points"]),
-        "subsample": int(cfg.data.subsample),
-        "in_channels": 2,
-        "dataset": str(path),
-    }
-
-
-# Share of train.time_limit_s the plan fills. Real epochs ran about 4 % longer than the probe's
-# estimate on average (HH, hh-quick: probe 10.5 s, epochs 9.3-12.6 s, mean 10.9 s; the probe's
-# few samples sit in cache, real batches are gathered from the whole split, and checkpoints are
-# written), which a fill of 0.95 left 1 % of room for; 0.90 leaves about 5 %.
-_PLAN_FILL = 0.90
-
-
-def probe_epoch_seconds(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    val_x: torch.Tensor,
-    val_y: torch.Tensor,
-    *,
-    cfg: RunConfig,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    device: torch.device,
-    pool: Any = None,
-    key: str = "full",
-    steps: int = 8,
-) -> float:
-    """Wall seconds of one epoch on ``x`` plus its share of validation, timed on real steps.
-
-    Runs one warm-up step and then ``steps`` optimiser steps of the run's model (through
-    ``pool`` when data-parallel) with a zero learning rate, and one validation batch; the
-    weights and the global torch RNG are restored afterwards, so the run that follows is the
-    one it would have been without the probe.
-
-    Parameters
-    ----------
-    x, y : Tensor, shapes (n, in_channels, N), (n, n_states, N)
-        Training tensors of the grid to time (``key`` names them in ``pool``).
-    val_x, val_y : Tensor
-        Validation tensors (timed on one ``eval_batch_size`` batch, scaled to the split).
-
-    Returns
-    -------
-    float
-        ``ceil(n / batch_size) * t_step + t_val / val_every`` [s].
-    """
-    tc = cfg.train
-    b = tc.batch_size
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
-    opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
-    gen = torch.Generator().manual_seed(0)
-
-    def run(n: int) -> float:
-        t0 = time.perf_counter()
-        if pool is not None:
-            pool.train_one_epoch(
-                key, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen
-            )
-        else:
-            train_one_epoch(model, x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b,
-                            generator=gen, device=device)
-        return time.perf_counter() - t0
-
-    try:
-        run(min(b, x.shape[0]))  # warm-up: allocator, first touch, cached DFT bases
-        n = min(x.shape[0], b * steps)
-        t_step = run(n) / math.ceil(n / b)
-        m = min(val_x.shape[0], tc.eval_batch_size)
-        t0 = time.perf_counter()
-        if pool is not None:
-            pool.evaluate("val", val_x[:m], val_y[:m], batch_size=tc.eval_batch_size)
-        else:
-            evaluate(model, val_x[:m], val_y[:m], batch_size=tc.eval_batch_size, device=device)
-        t_val = (time.perf_counter() - t0) * val_x.shape[0] / max(m, 1)
-    finally:
-        model.load_state_dict(saved)
-        torch.set_rng_state(rng)
-    return math.ceil(x.shape[0] / b) * t_step + t_val / tc.val_every
-
-
-def plan_epochs(tc: TrainConfig, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
-    """Epochs (and coarse epochs) that fit ``_PLAN_FILL`` of ``tc.time_limit_s``.
-
-    The coarse share ``coarse_epochs / epochs`` of the config is kept; the result is at least
-    one epoch and at most ``tc.epochs``. Without a time limit it is the config's own plan.
-
-    Parameters
-    ----------
-    tc : TrainConfig
-    full_s, coarse_s : float
-        Seconds of one full-grid and one coarse-grid epoch (:func:`probe_epoch_seconds`).
-
-    Returns
-    -------
-    (epochs, coarse_epochs) : tuple of int
-    """
-    if tc.time_limit_s is None:
-        return tc.epochs, tc.coarse_epochs
-    share = tc.coarse_epochs / tc.epochs
-    per_epoch = (1.0 - share) * full_s + share * (coarse_s if coarse_s is not None else full_s)
-    epochs = max(1, min(tc.epochs, int(_PLAN_FILL * tc.time_limit_s / max(per_epoch, 1e-9))))
-    return epochs, min(epochs, round(share * epochs))
-
-
 def train(
     cfg: RunConfig,
     data_path: str | os.PathLike,
@@ -479,29 +199,34 @@ def train(
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
 ) -> TrainResult:
-    """Train an FNO on a dataset file and write a run folder (layout in the module docstring).
+    """Train an FNO on a dataset file and write a run folder (layout: :mod:`~ionfno.training.rundir`).
 
     Parameters
     ----------
     cfg : RunConfig
-        Data, model and training settings (saved into every checkpoint).
+        Data, model and training settings (saved into every checkpoint). ``train.workers > 1``
+        starts that many data-parallel ranks on this machine; under torchrun every launched
+        process is a rank and calls this function (module docstring).
     data_path : path-like
-        Dataset file with "train" and "val" splits (and optionally "test").
+        Dataset file with "train" and "val" splits (and optionally "test"); every rank reads it
+        under torchrun.
     out_dir : path-like
-        Run folder; created if missing.
+        Run folder; created if missing (by rank 0, the only rank that touches it).
     device : {"auto", "cpu", "cuda"} or torch.device
         Where to train; "auto" picks cuda when available. Splits are kept on the device when
-        they fit in half its free memory, else moved per batch from pinned memory.
+        they fit in half its free memory, else moved per batch from pinned memory. Ranks on
+        CUDA use one GPU each.
     resume : bool
         Continue from ``out_dir/last.pt`` when it exists (the config must match, apart from
-        threads, eval batch size and checkpoint frequency). False starts over and replaces
-        the folder's checkpoints.
+        :data:`~ionfno.training.config.RESULT_FREE`). False starts over and replaces the
+        folder's checkpoints.
     progress : bool
         Show a tqdm progress bar over epochs.
     on_epoch : callable(epoch, metrics), optional
-        Called after each epoch's validation and checkpoint with the 1-based epoch and that
-        epoch's metrics row. It may raise (e.g. ``optuna.TrialPruned``) to stop: the
-        exception propagates after the logs are closed; checkpoints are already consistent.
+        Called on rank 0 after each epoch's validation and checkpoint with the 1-based epoch
+        and that epoch's metrics row. It may raise (e.g. ``optuna.TrialPruned``) to stop: every
+        rank stops, and the exception propagates after the logs are closed; checkpoints are
+        already consistent.
 
     Returns
     -------
@@ -510,363 +235,376 @@ def train(
     Raises
     ------
     ValueError
-        Bad config for this data (e.g. too many modes), a config that differs from the run
-        being resumed, or a dataset without train/val samples.
+        Bad config for this data (e.g. too many modes) or this machine (ranks x threads above
+        the cores), a config that differs from the run being resumed, or a dataset without
+        train/val samples.
     CheckpointError
         ``out_dir/last.pt`` exists but is not a checkpoint of ours.
+    RuntimeError
+        A rank died (the message names it).
     """
-    from tqdm.auto import tqdm
-
-    from ..data.storage import dataset_info
-
-    data_path = Path(data_path)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    last_path, best_path = out / "last.pt", out / "best.pt"
-
+    run = RunDir(out_dir)
     dev = resolve_device(device)
-    _check_workers(cfg, dev)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, min(cfg.train.threads, os.cpu_count() or 1)))
-    tb = None
-    pool = None
+    fit = dict(resume=resume, progress=progress, on_epoch=on_epoch)
     try:
-        # ---- data (normalisers fitted on the training split only)
-        info = dataset_info(data_path)
-        read = dict(subsample=cfg.data.subsample, only_ok=cfg.data.only_ok, input_encoding=cfg.data.input_encoding)
-        train_data = read_split_tensors(data_path, "train", limit=cfg.data.n_train, **read)
-        val_data = read_split_tensors(data_path, "val", limit=cfg.data.n_val, **read)
-        state_names = [str(s) for s in info["state_names"]]
-        n_points = int(train_data.t.shape[0])
-        _check_grid(cfg, n_points)
-        data_info = _data_info(data_path, info, train_data, cfg)
+        if launched_by_torchrun():
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+            check_local_ranks(local, cfg.train.threads, dev, what="torchrun's ranks on this machine")
+            with torchrun_group(dev) as rank_dev:
+                import torch.distributed as dist
 
-        torch.manual_seed(cfg.train.seed)
-        in_norm, out_norm = fit_normalizers(cfg.data.normalization, train_data)
-        train_ds = OperatorDataset(train_data, data_info["t_end"], in_norm, out_norm)
-        val_ds = OperatorDataset(val_data, data_info["t_end"], in_norm, out_norm)
-        _place(train_ds, val_ds, dev)
-        coarse_x = coarse_y = None
-        if cfg.train.coarse_epochs:
-            # Contiguous copies: batches gathered from a strided view would be strided too.
-            k = cfg.train.coarse_factor
-            coarse_x = train_ds.x[..., ::k].contiguous()  # (n, 2, ceil(N / k))
-            coarse_y = train_ds.y[..., ::k].contiguous()  # (n, S, ceil(N / k))
+                rank0 = dist.get_rank() == 0
+                if rank0 and cfg.train.workers not in (1, dist.get_world_size()):
+                    _say(
+                        f"train.workers = {cfg.train.workers} is ignored: torchrun started "
+                        f"{dist.get_world_size()} ranks"
+                    )
+                return _fit(cfg, prepare(cfg, data_path), run if rank0 else None, rank_dev, **fit)
+        check_local_ranks(cfg.train.workers, cfg.train.threads, dev)
+        data = prepare(cfg, data_path)
+        # A finished run only re-scores its test split: no ranks to start for that.
+        workers = 1 if resume and run.finished() else cfg.train.workers
+        if workers == 1:
+            return _fit(cfg, data, run, dev, **fit)
+        with LocalRanks(workers, dev, cfg.train.threads, _fit_rank, (cfg, data)) as rank_dev:
+            return _fit(cfg, data, run, rank_dev, **fit)
+    finally:
+        torch.set_num_threads(threads_before)
 
-        # ---- model, optimiser, schedule (seeded once, here)
-        torch.manual_seed(cfg.train.seed)
-        model = build_model(cfg, in_channels=2, out_channels=len(state_names)).to(dev)
-        n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        optimizer = torch.optim.AdamW(
-            model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay
-        )
-        steps_per_epoch = math.ceil(len(train_ds) / cfg.train.batch_size)
-        per_batch = STEP_PER_BATCH[cfg.train.scheduler]
-        loss_fn = _loss_fn(cfg.train.loss)
-        shuffle = torch.Generator().manual_seed(cfg.train.seed + 1)
 
-        start_epoch, history = 0, []
-        best_val, best_epoch, finished, stopped_early, stopped_by_time = math.inf, 0, False, False, False
-        ck = load_checkpoint(last_path, map_location=dev) if resume and last_path.exists() else None
-        if ck is not None:
-            # Through config_from_dict: settings added since the run was saved take their defaults.
-            diffs = _config_diff(asdict(config_from_dict(ck["config"])), asdict(cfg))
-            if diffs:
-                raise ValueError(
-                    f"Cannot resume {str(out)!r}: the config differs from the saved run "
-                    f"({'; '.join(diffs)}). "
-                    "Use the same config, a new --out folder, or --no-resume to start over."
-                )
-            if ck["data_info"]["state_names"] != state_names or ck["data_info"]["n_points"] != n_points:
-                raise ValueError(
-                    f"Cannot resume {str(out)!r}: it was trained on different data "
-                    f"({ck['data_info']['dataset']!r})"
-                )
-            finished = bool(ck.get("finished", False))
-        elif not resume:
-            for p in (last_path, best_path, out / "metrics.csv", out / "test_metrics.json"):
-                p.unlink(missing_ok=True)
+def _fit_rank(device: torch.device, cfg: RunConfig, data: Prepared) -> None:
+    """What a rank started by :class:`LocalRanks` runs (it never touches the run folder)."""
+    _fit(cfg, data, None, device)
 
-        if cfg.train.workers > 1 and not finished:
-            from .parallel import DataParallelPool
 
-            shared = {"full_x": train_ds.x, "full_y": train_ds.y, "val_x": val_ds.x, "val_y": val_ds.y}
-            if coarse_x is not None:
-                shared.update(coarse_x=coarse_x, coarse_y=coarse_y)
-            pool = DataParallelPool(
-                cfg.train.workers, cfg.train.threads, cfg, 2, len(state_names), model, shared
-            )
+def _say(msg: str) -> None:
+    print(f"train: {msg}", file=sys.stderr, flush=True)
 
-        # ---- the plan: train.epochs, or what fits train.time_limit_s on this machine (kept in
-        # the checkpoint, so a resumed run follows the plan it started with)
-        if ck is not None:
-            plan = (
-                int(ck.get("planned_epochs", cfg.train.epochs)),
-                int(ck.get("planned_coarse_epochs", cfg.train.coarse_epochs)),
-            )
-        elif cfg.train.time_limit_s is not None:
-            probe = dict(val_x=val_ds.x, val_y=val_ds.y, cfg=cfg, loss_fn=loss_fn, device=dev, pool=pool)
-            full_s = probe_epoch_seconds(model, train_ds.x, train_ds.y, key="full", **probe)
-            coarse_s = None
-            if coarse_x is not None:
-                coarse_s = probe_epoch_seconds(model, coarse_x, coarse_y, key="coarse", **probe)
-            plan = plan_epochs(cfg.train, full_s, coarse_s)
-            print(
-                f"train: time limit {cfg.train.time_limit_s:.0f} s, an epoch takes about {full_s:.1f} s"
-                + (f" ({coarse_s:.1f} s coarse)" if coarse_s is not None else "")
-                + f" -> planned {plan[0]} of at most {cfg.train.epochs} epochs"
-                + (f" ({plan[1]} coarse)" if cfg.train.coarse_epochs else ""),
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            plan = (cfg.train.epochs, cfg.train.coarse_epochs)
-        run = replace(cfg.train, epochs=plan[0], coarse_epochs=plan[1])  # what this run executes
-        scheduler = make_scheduler(run.scheduler, optimizer, run, steps_per_epoch)
 
-        if ck is not None:
-            model.load_state_dict(ck["model"])
-            optimizer.load_state_dict(ck["optimizer"])
-            scheduler.load_state_dict(ck["scheduler"])
-            # Normalisers were fitted on the same data; restore them anyway so they are bitwise
-            # the saved ones (refitting is deterministic, restoring is cheaper to trust).
-            in_norm.load_state_dict(ck["normalizers"]["input"])
-            out_norm.load_state_dict(ck["normalizers"]["output"])
-            shuffle.set_state(ck["rng"]["shuffle"].cpu())
-            torch.set_rng_state(ck["rng"]["torch"].cpu())
-            if dev.type == "cuda" and ck["rng"].get("cuda"):
-                torch.cuda.set_rng_state_all([s.cpu() for s in ck["rng"]["cuda"]])
-            start_epoch, history = int(ck["epoch"]), list(ck["history"])
-            best_val, best_epoch = float(ck["best_val"]), int(ck["best_epoch"])
-            stopped_early = bool(ck.get("stopped_early", False))
-            stopped_by_time = bool(ck.get("stopped_by_time", False))
-        from .config import save_config
+def _fit(
+    cfg: RunConfig,
+    data: Prepared,
+    run: RunDir | None,
+    device: torch.device,
+    *,
+    resume: bool = True,
+    progress: bool = False,
+    on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+) -> TrainResult:
+    """The loop, on one rank; ``run`` is the run folder on rank 0 and None elsewhere."""
+    import torch.distributed as dist
 
-        save_config(cfg, out / "config.json")
-        _write_csv(out / "metrics.csv", history)  # drops rows a killed run wrote past last.pt
+    tc = cfg.train
+    data.to(device)
+    torch.manual_seed(tc.seed)  # model initialisation: the same on every rank
+    model = build_model(cfg, in_channels=2, out_channels=len(data.state_names)).to(device)
+    n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    distributed = dist.is_available() and dist.is_initialized()
+    step: Step = DataParallel(model, device) if distributed else SingleProcess(model, device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    loss_fn = get_loss(tc.loss)
+    shuffle = torch.Generator().manual_seed(tc.seed + 1)
+    record = _Recorder(cfg, data, run, n_parameters, progress, on_epoch) if run is not None else None
 
-        def payload(epoch: int, done: bool) -> dict[str, Any]:
-            return {
-                "config": asdict(cfg),
-                "model": model.state_dict(),
-                "normalizers": {
-                    "kind": cfg.data.normalization,
-                    "input": in_norm.state_dict(),
-                    "output": out_norm.state_dict(),
-                },
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-                "finished": done,
-                "stopped_early": stopped_early,
-                "stopped_by_time": stopped_by_time,
-                "planned_epochs": run.epochs,
-                "planned_coarse_epochs": run.coarse_epochs,
-                "history": history,
-                "rng": {
-                    "torch": torch.get_rng_state(),
-                    "shuffle": shuffle.get_state(),
-                    "cuda": torch.cuda.get_rng_state_all() if dev.type == "cuda" else [],
-                },
-                "data_info": data_info,
-                "n_parameters": n_parameters,
-            }
-
-        def best_payload(state: dict[str, torch.Tensor]) -> dict[str, Any]:
-            # Enough to predict and evaluate; training resumes from last.pt, never from best.pt.
-            return {
-                "config": asdict(cfg),
-                "model": state,
-                "normalizers": {
-                    "kind": cfg.data.normalization,
-                    "input": in_norm.state_dict(),
-                    "output": out_norm.state_dict(),
-                },
-                "epoch": best_epoch,
-                "best_val": best_val,
-                "best_epoch": best_epoch,
-                "history": history[:best_epoch],
-                "data_info": data_info,
-                "n_parameters": n_parameters,
-            }
-
-        best_state: dict[str, torch.Tensor] | None = None
-        tb = _tensorboard_writer(out, purge_step=start_epoch + 1 if start_epoch else None)
-        bar = tqdm(
-            total=run.epochs,
-            initial=start_epoch,
-            disable=not progress,
-            unit="epoch",
-            desc=f"train {out.name}",
-            dynamic_ncols=True,
-        )
-        run_start = time.perf_counter() - (history[-1]["wall_time_s"] if history else 0.0)
-        epoch = start_epoch
-        while not finished and epoch < run.epochs:
+    ck = step.share(lambda: record.restore(resume))
+    state = (
+        Progress.from_checkpoint(ck, cfg) if ck is not None else Progress(*_plan(cfg, step, data, loss_fn))
+    )
+    planned = replace(tc, epochs=state.planned_epochs, coarse_epochs=state.planned_coarse_epochs)
+    scheduler = make_scheduler(tc.scheduler, optimizer, planned, math.ceil(len(data.train) / tc.batch_size))
+    per_batch = STEP_PER_BATCH[tc.scheduler]
+    if ck is not None:
+        _load_state(ck, model, optimizer, scheduler, data, shuffle, device)
+    step.share(lambda: record.open(state))
+    try:
+        run_start = time.perf_counter() - (state.history[-1]["wall_time_s"] if state.history else 0.0)
+        while not state.finished and state.epoch < planned.epochs:
             t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
-            coarse = epoch < run.coarse_epochs
-            step_args = dict(
+            x, y = data.grid(coarse=state.epoch < planned.coarse_epochs)
+            train_loss = step.train_epoch(
+                x,
+                y,
                 optimizer=optimizer,
                 loss_fn=loss_fn,
-                batch_size=cfg.train.batch_size,
+                batch_size=tc.batch_size,
                 generator=shuffle,
                 batch_scheduler=scheduler if per_batch else None,
-                grad_clip=cfg.train.grad_clip,
+                grad_clip=tc.grad_clip,
             )
-            if pool is not None:
-                train_loss = pool.train_one_epoch(
-                    "coarse" if coarse else "full",
-                    coarse_x if coarse else train_ds.x,
-                    coarse_y if coarse else train_ds.y,
-                    **step_args,
-                )
-            else:
-                train_loss = train_one_epoch(
-                    model,
-                    coarse_x if coarse else train_ds.x,
-                    coarse_y if coarse else train_ds.y,
-                    device=dev,
-                    **step_args,
-                )
             if not per_batch:
                 scheduler.step()
             # Stop before an epoch that would end past the time limit (the plan already fits it;
             # this catches a machine that became slower than at the probe). Decided before
-            # validation, so that the last epoch is always validated.
+            # validation, so that the last epoch is always validated; rank 0's clock decides.
             took = time.perf_counter() - t0
-            stopped_by_time = (
-                cfg.train.time_limit_s is not None
-                and epoch + 1 < run.epochs
-                and (time.perf_counter() - run_start) + took > cfg.train.time_limit_s
-            )
-            validate = stopped_by_time or epoch + 1 == run.epochs or (epoch + 1) % cfg.train.val_every == 0
-            errors = None
-            if validate and pool is not None:
-                errors = pool.evaluate("val", val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size)
-            elif validate:
-                errors = evaluate(model, val_ds.x, val_ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
-            epoch += 1
-            val = float(errors.mean()) if errors is not None else math.nan
-            if not math.isfinite(train_loss) or (errors is not None and not math.isfinite(val)):
-                raise FloatingPointError(
-                    f"Training diverged at epoch {epoch} (train loss {train_loss}, val {val}); "
-                    "lower train.lr or set train.grad_clip"
+            state.stopped_by_time = step.share(
+                lambda took=took: (
+                    tc.time_limit_s is not None
+                    and state.epoch + 1 < planned.epochs
+                    and (time.perf_counter() - run_start) + took > tc.time_limit_s
                 )
-            row: dict[str, Any] = {"epoch": epoch, "train_loss": train_loss, "val_loss": val}
-            row["train_points"] = int((coarse_x if coarse else train_ds.x).shape[-1])
-            row.update(
-                {
-                    f"val_{s}": float(errors[:, i].mean()) if errors is not None else math.nan
-                    for i, s in enumerate(state_names)
-                }
             )
-            row["lr"] = lr
-            row["epoch_time_s"] = time.perf_counter() - t0
-            # CPU seconds of this process (all threads): a load-independent cost on a shared machine.
-            row["cpu_time_s"] = time.process_time() - c0
-            row["wall_time_s"] = time.perf_counter() - run_start
-            history.append(row)
-            if errors is not None and val < best_val:
-                best_val, best_epoch = val, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            no_progress = epoch - best_epoch
-            stopped_early = cfg.train.patience is not None and no_progress >= cfg.train.patience
-            done = stopped_early or stopped_by_time or epoch >= run.epochs
-            if done or epoch % cfg.train.checkpoint_every == 0:
-                # best.pt first: at every checkpoint the pair (best.pt, last.pt) is consistent,
-                # and the best weights are written once per checkpoint, not once per improvement.
-                if best_state is not None:
-                    save_checkpoint(best_path, best_payload(best_state))
-                    best_state = None
-                save_checkpoint(last_path, payload(epoch, done))
-            if done or epoch % cfg.train.checkpoint_every == 0:
-                _write_csv(out / "metrics.csv", history)
-            else:
-                _append_csv(out / "metrics.csv", history)
-            if tb is not None:
-                for k, v in row.items():
-                    if k != "epoch":
-                        tb.add_scalar(k, v, epoch)
-            bar.update(1)
-            bar.set_postfix(train=f"{train_loss:.4f}", val=f"{val:.4f}", best=f"{best_val:.4f}")
-            if on_epoch is not None:
-                on_epoch(epoch, dict(row))
-            finished = done
-        bar.close()
-
-        test_metrics = _test_metrics(data_path, cfg, out, dev, state_names, last_path, best_path)
-        if test_metrics is not None:
-            write_json_atomic(out / "test_metrics.json", test_metrics)
-        return TrainResult(
-            best_val=best_val,
-            final_val=next(
-                (float(r["val_loss"]) for r in reversed(history) if math.isfinite(float(r["val_loss"]))), math.nan
-            ),
-            best_epoch=best_epoch,
-            epochs_run=len(history),
-            history=history,
-            best_checkpoint=best_path,
-            last_checkpoint=last_path,
-            n_parameters=n_parameters,
-            stopped_early=stopped_early,
-            test_metrics=test_metrics,
-            out_dir=out,
-            planned_epochs=run.epochs,
-            stopped_by_time=stopped_by_time,
-        )
+            errors = None
+            if (
+                state.stopped_by_time
+                or state.epoch + 1 == planned.epochs
+                or (state.epoch + 1) % tc.val_every == 0
+            ):
+                errors = step.evaluate(data.val.x, data.val.y, batch_size=tc.eval_batch_size)
+            row = _row(
+                state.epoch + 1, train_loss, errors, data.state_names, lr, x.shape[-1], t0, c0, run_start
+            )
+            improved = state.record(row, errors, tc, planned.epochs)
+            step.share(
+                lambda improved=improved: record.epoch(state, improved, model, optimizer, scheduler, shuffle)
+            )
     finally:
-        if pool is not None:
-            pool.close()
-        if tb is not None:
-            tb.close()
-        torch.set_num_threads(threads_before)
+        if record is not None:
+            record.close()
+    test_metrics = _test_metrics(cfg, step, data, record)
+    return step.share(lambda: record.result(state, test_metrics))
 
 
-def _place(train_ds: OperatorDataset, val_ds: OperatorDataset, dev: torch.device) -> None:
-    """Keep both splits on the GPU when they fit in half its free memory (no copies per step);
-    otherwise they stay in host memory and batches are streamed through pinned buffers."""
-    if dev.type != "cuda":
-        return
-    nbytes = sum(t.numel() * t.element_size() for d in (train_ds, val_ds) for t in (d.x, d.y))
-    free, _ = torch.cuda.mem_get_info(dev)
-    if nbytes < 0.5 * free:
-        train_ds.to(dev)
-        val_ds.to(dev)
+def _plan(cfg: RunConfig, step: Step, data: Prepared, loss_fn: Any) -> tuple[int, int]:
+    """``(epochs, coarse_epochs)``: the config's, or what fits ``train.time_limit_s`` as timed
+    by every rank together and decided by rank 0."""
+    tc = cfg.train
+    if tc.time_limit_s is None:
+        return tc.epochs, tc.coarse_epochs
+    probe = dict(cfg=cfg, loss_fn=loss_fn)
+    full_s = timing.probe_epoch_seconds(step, *data.grid(coarse=False), data.val.x, data.val.y, **probe)
+    coarse_s = None
+    if data.coarse_x is not None:
+        coarse_s = timing.probe_epoch_seconds(step, *data.grid(coarse=True), data.val.x, data.val.y, **probe)
+
+    def decide() -> tuple[int, int]:
+        plan = timing.plan_epochs(tc, full_s, coarse_s)
+        _say(
+            f"time limit {tc.time_limit_s:.0f} s, an epoch takes about {full_s:.1f} s"
+            + (f" ({coarse_s:.1f} s coarse)" if coarse_s is not None else "")
+            + f" -> planned {plan[0]} of at most {tc.epochs} epochs"
+            + (f" ({plan[1]} coarse)" if tc.coarse_epochs else "")
+        )
+        return plan
+
+    return step.share(decide)
+
+
+def _load_state(
+    ck: dict[str, Any],
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    data: Prepared,
+    shuffle: torch.Generator,
+    device: torch.device,
+) -> None:
+    """Put a rank where the checkpoint left the run."""
+    model.load_state_dict(ck["model"])
+    optimizer.load_state_dict(ck["optimizer"])
+    scheduler.load_state_dict(ck["scheduler"])
+    # Normalisers were fitted on the same data; restore them anyway so they are bitwise the
+    # saved ones (refitting is deterministic, restoring is cheaper to trust).
+    data.input_normalizer.load_state_dict(ck["normalizers"]["input"])
+    data.output_normalizer.load_state_dict(ck["normalizers"]["output"])
+    shuffle.set_state(ck["rng"]["shuffle"].cpu())
+    torch.set_rng_state(ck["rng"]["torch"].cpu())
+    if device.type == "cuda" and ck["rng"].get("cuda"):
+        torch.cuda.set_rng_state_all([s.cpu() for s in ck["rng"]["cuda"]])
+
+
+def _payload(
+    which: str,
+    cfg: RunConfig,
+    data: Prepared,
+    state: Progress,
+    model_state: dict[str, torch.Tensor],
+    n_parameters: int,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: Any = None,
+    shuffle: torch.Generator | None = None,
+) -> dict[str, Any]:
+    """The checkpoint of a run: ``"last"`` holds everything needed to resume; ``"best"`` the
+    best weights and enough to predict and evaluate (training never resumes from it)."""
+    common = {
+        "config": asdict(cfg),
+        "model": model_state,
+        "normalizers": {
+            "kind": cfg.data.normalization,
+            "input": data.input_normalizer.state_dict(),
+            "output": data.output_normalizer.state_dict(),
+        },
+    }
+    if which == "best":
+        return common | {
+            "epoch": state.best_epoch,
+            "best_val": state.best_val,
+            "best_epoch": state.best_epoch,
+            "history": state.history[: state.best_epoch],
+            "data_info": data.data_info,
+            "n_parameters": n_parameters,
+        }
+    assert optimizer is not None and shuffle is not None
+    cuda = next(iter(model_state.values())).device.type == "cuda"
+    return common | {
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "epoch": state.epoch,
+        "best_val": state.best_val,
+        "best_epoch": state.best_epoch,
+        "finished": state.finished,
+        "stopped_early": state.stopped_early,
+        "stopped_by_time": state.stopped_by_time,
+        "planned_epochs": state.planned_epochs,
+        "planned_coarse_epochs": state.planned_coarse_epochs,
+        "history": state.history,
+        "rng": {
+            "torch": torch.get_rng_state(),
+            "shuffle": shuffle.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if cuda else [],
+        },
+        "data_info": data.data_info,
+        "n_parameters": n_parameters,
+    }
+
+
+class _Recorder:
+    """Rank 0's side of a run: the run folder (restore, config, checkpoints, logs), the
+    callback and the result."""
+
+    def __init__(
+        self,
+        cfg: RunConfig,
+        data: Prepared,
+        run: RunDir,
+        n_parameters: int,
+        progress: bool,
+        on_epoch: Callable[[int, dict[str, Any]], None] | None,
+    ) -> None:
+        self.cfg, self.data, self.run, self.n_parameters = cfg, data, run, n_parameters
+        self.progress, self.on_epoch = progress, on_epoch
+        self.log: RunLogger | None = None
+        self.best_state: dict[str, torch.Tensor] | None = None
+
+    def restore(self, resume: bool) -> dict[str, Any] | None:
+        """The checkpoint to resume from (checked against this config and data), or None."""
+        run = self.run
+        run.path.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            run.clear()
+            return None
+        if not run.checkpoint("last").exists():
+            return None
+        ck = run.load("last", map_location="cpu")
+        diffs = config_diff(ck["config"], self.cfg)
+        if diffs:
+            raise ValueError(
+                f"Cannot resume {str(run.path)!r}: the config differs from the saved run "
+                f"({'; '.join(diffs)}). Use the same config, a new output folder, or start over "
+                "(resume=False)."
+            )
+        info = self.data.data_info
+        if (
+            ck["data_info"]["state_names"] != info["state_names"]
+            or ck["data_info"]["n_points"] != info["n_points"]
+        ):
+            raise ValueError(
+                f"Cannot resume {str(run.path)!r}: it was trained on different data "
+                f"({ck['data_info']['dataset']!r})"
+            )
+        return ck
+
+    def open(self, state: Progress) -> None:
+        save_config(self.cfg, self.run.config)
+        self.log = RunLogger(
+            self.run, state.history, planned_epochs=state.planned_epochs, progress=self.progress
+        )
+
+    def epoch(
+        self,
+        state: Progress,
+        improved: bool,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        scheduler: Any,
+        shuffle: torch.Generator,
+    ) -> None:
+        """After the epoch whose row ends ``state.history``: checkpoint (every
+        ``checkpoint_every`` epochs and at the end), log, call back."""
+        assert self.log is not None
+        if improved:
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        checkpoint = state.finished or state.epoch % self.cfg.train.checkpoint_every == 0
+        if checkpoint:
+            # best.pt first: at every checkpoint the pair (best.pt, last.pt) is consistent,
+            # and the best weights are written once per checkpoint, not once per improvement.
+            if self.best_state is not None:
+                save_checkpoint(
+                    self.run.checkpoint("best"),
+                    _payload("best", self.cfg, self.data, state, self.best_state, self.n_parameters),
+                )
+                self.best_state = None
+            save_checkpoint(
+                self.run.checkpoint("last"),
+                _payload(
+                    "last",
+                    self.cfg,
+                    self.data,
+                    state,
+                    model.state_dict(),
+                    self.n_parameters,
+                    optimizer,
+                    scheduler,
+                    shuffle,
+                ),
+            )
+        self.log.log(state.history, best_val=state.best_val, checkpointed=checkpoint)
+        if self.on_epoch is not None:
+            self.on_epoch(state.epoch, dict(state.history[-1]))
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+
+    def result(self, state: Progress, test_metrics: dict[str, Any] | None) -> TrainResult:
+        if test_metrics is not None:
+            write_json_atomic(self.run.test_metrics, test_metrics)
+        h = state.history
+        return TrainResult(
+            best_val=state.best_val,
+            final_val=next(
+                (float(r["val_loss"]) for r in reversed(h) if math.isfinite(float(r["val_loss"]))), math.nan
+            ),
+            best_epoch=state.best_epoch,
+            epochs_run=len(h),
+            history=h,
+            best_checkpoint=self.run.checkpoint("best"),
+            last_checkpoint=self.run.checkpoint("last"),
+            n_parameters=self.n_parameters,
+            stopped_early=state.stopped_early,
+            test_metrics=test_metrics,
+            out_dir=self.run.path,
+            planned_epochs=state.planned_epochs,
+            stopped_by_time=state.stopped_by_time,
+        )
 
 
 def _test_metrics(
-    data_path: Path,
-    cfg: RunConfig,
-    out: Path,
-    dev: torch.device,
-    state_names: list[str],
-    last_path: Path,
-    best_path: Path,
+    cfg: RunConfig, step: Step, data: Prepared, record: _Recorder | None
 ) -> dict[str, Any] | None:
-    """Errors of the best and the last model on the test split (None if the file has none)."""
-    from ..data.storage import split_sizes
-
-    if split_sizes(data_path).get("test", 0) == 0:
-        return None
-    try:
-        test = read_split_tensors(
-            data_path, "test", subsample=cfg.data.subsample, only_ok=cfg.data.only_ok,
-            input_encoding=cfg.data.input_encoding,
-        )
-    except ValueError:  # no usable test sample
+    """Errors of the best and the last model on the test split (None if the file has none),
+    the samples split over the ranks."""
+    if data.test is None:
         return None
     res: dict[str, Any] = {}
-    for name, path in (("best", best_path), ("last", last_path)):
-        ck = load_checkpoint(path, map_location=dev)
-        kind = ck["normalizers"]["kind"]
-        in_norm = normalizer_from_state(kind, ck["normalizers"]["input"])
-        out_norm = normalizer_from_state(kind, ck["normalizers"]["output"])
-        ds = OperatorDataset(test, ck["data_info"]["t_end"], in_norm, out_norm)
-        model = build_model(config_from_dict(ck["config"]), 2, len(state_names)).to(dev)
-        model.load_state_dict(ck["model"])
-        errors = evaluate(model, ds.x, ds.y, batch_size=cfg.train.eval_batch_size, device=dev)
-        res[name] = {"epoch": int(ck["epoch"]), **_summarise(errors, state_names, ds.part)}
+    for which in CHECKPOINTS:
+        ck = step.share(
+            lambda which=which: {k: v for k, v in record.run.load(which).items() if k in ("model", "epoch")}
+        )
+        step.model.load_state_dict(ck["model"])
+        errors = step.evaluate(data.test.x, data.test.y, batch_size=cfg.train.eval_batch_size)
+        res[which] = {"epoch": int(ck["epoch"]), **summarise(errors, data.state_names, data.test.part)}
     return res

@@ -47,6 +47,9 @@ from .report import (
     format_report as format_report,
 )
 from .report import (
+    read_trials as read_trials,
+)
+from .report import (
     load_studies as load_studies,
 )
 from .report import (

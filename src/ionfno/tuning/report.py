@@ -18,6 +18,7 @@ from .._io import write_json_atomic
 
 __all__ = [
     "load_studies",
+    "read_trials",
     "trial_rows",
     "epochs_to_within",
     "study_summary",
@@ -48,6 +49,23 @@ def load_studies(storage_url: str, names: list[str] | None = None) -> list[Any]:
         if missing:
             raise ValueError(f"No study named {missing} in {redact_url(storage_url)!r}; it has {available}")
     return [optuna.load_study(study_name=n, storage=storage) for n in (names or available)]
+
+
+def read_trials(tune_dir: str | Path) -> list[tuple[int, float | None]]:
+    """(trial number, objective) of every trial in a tuning folder of ``ionfno tune``.
+
+    Reads the folder's optuna study store (all studies in it); a trial without a value
+    (pruned before reporting, failed, running) gives None. A folder without a store gives [].
+    """
+    from .storage import STUDY_DB, default_storage_url
+
+    d = Path(tune_dir)
+    if not (d / STUDY_DB).is_file():
+        return []
+    out: list[tuple[int, float | None]] = []
+    for study in load_studies(default_storage_url(d)):
+        out += [(int(r["number"]), r["value"]) for r in study_summary(study)["trials"]]
+    return out
 
 
 def epochs_to_within(curve: dict[int, float] | list[tuple[int, float]], rel: float = 0.05) -> int | None:

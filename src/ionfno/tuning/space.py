@@ -1,7 +1,7 @@
 """Search spaces as data: one JSON file per space, sampled by :func:`suggest`.
 
 A space file names training-config keys (the ``section.field`` keys of
-:func:`ionfno.training.apply_overrides`) and how to sample each, plus optional rules for the
+:func:`ionfno.training.with_changes`) and how to sample each, plus optional rules for the
 dimensions that are derived rather than sampled::
 
     {
@@ -333,10 +333,9 @@ def derive(
     budget : int, optional
         Total-parameter budget (needs a space with a ``budget`` section).
     """
-    from ..training import apply_overrides
+    from ..training import with_changes
 
-    cfg = apply_overrides(base, [_override(k, v) for k, v in values.items()])
-    m = cfg.model
+    m = with_changes(base, values).model
     out = dict(values)
     projected = None
     if budget is not None:
@@ -384,7 +383,7 @@ def derive(
             out["model.n_modes"] = max_modes(n_points)
     from .budget import count_parameters
 
-    final = apply_overrides(base, [_override(k, v) for k, v in out.items()]).model
+    final = with_changes(base, out).model
     n = count_parameters(
         n_modes=final.n_modes,
         hidden_channels=final.hidden_channels,
@@ -397,11 +396,6 @@ def derive(
     if budget is not None and not math.isclose(n, budget, rel_tol=float(space.budget.get("tolerance", 0.02))):
         raise AssertionError(f"budget solver returned {n} parameters for a budget of {budget}")  # our bug
     return Derived(values=out, n_parameters=n, rule=rule, projected_from=projected)
-
-
-def _override(key: str, value: Any) -> str:
-    # repr keeps every digit of a float, so the config gets exactly the sampled value.
-    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
 
 
 def suggest(
@@ -437,7 +431,7 @@ def suggest(
     -------
     RunConfig
     """
-    from ..training import apply_overrides
+    from ..training import with_changes
 
     d = derive(
         sample_values(trial, space), space, base, n_points=n_points, out_channels=out_channels, budget=budget
@@ -447,4 +441,4 @@ def suggest(
     trial.set_user_attr("config_values", d.values)
     if d.projected_from is not None:
         trial.set_user_attr("projected_from", d.projected_from)
-    return apply_overrides(base, [_override(k, v) for k, v in d.values.items()])
+    return with_changes(base, d.values)

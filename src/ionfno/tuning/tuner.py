@@ -259,7 +259,7 @@ class _Tuner:
         import optuna
 
         from ..data.storage import dataset_info
-        from ..training import apply_overrides, load_config, load_preset
+        from ..training import apply_overrides, load_config, load_preset, with_changes
 
         self.cfg, self.data_path, self.out_dir = cfg, data_path, out_dir
         self.progress = progress
@@ -278,7 +278,13 @@ class _Tuner:
 
         base_name = cfg.base or f"{model_name}-default"
         base_cfg = load_config(base_name) if base_name.endswith(".json") else load_preset(base_name)
-        self.base = apply_overrides(base_cfg, [*cfg.overrides, f"train.threads={self.threads}"])
+        # --set text is parsed once, here; from then on the config travels typed.
+        self.base = with_changes(apply_overrides(base_cfg, cfg.overrides), train={"threads": self.threads})
+        if cfg.jobs > 1 and self.base.train.workers > 1:
+            raise ValueError(
+                f"train.workers = {self.base.train.workers} starts data-parallel ranks per trial, one trial "
+                f"at a time per process; use --jobs 1 (or --set train.workers=1 with --jobs {cfg.jobs})"
+            )
         self.space: SearchSpace = load_space(cfg.space)
         if cfg.budget is not None and self.space.budget is None:
             raise ValueError(
@@ -316,12 +322,17 @@ class _Tuner:
 
     # -- study identity ------------------------------------------------------------------
     def _check_same_study(self) -> None:
-        """Refuse to mix trials of different spaces, budgets or base settings in one study."""
+        """Refuse to mix trials of different spaces, budgets or base settings in one study.
+
+        The base config counts without the settings that do not change results
+        (``ionfno.training.RESULT_FREE``).
+        """
+        from ..training import config_diff
+
         ident = {
             "space": self.space.to_dict(),
             "budget": self.cfg.budget,
-            # threads and checkpoint frequency do not change results; everything else does.
-            "base": _without(asdict(self.base), [("train", "threads")]),
+            "base": asdict(self.base),
             "n_points": self.n_points,
             "out_channels": self.out_channels,
         }
@@ -332,11 +343,9 @@ class _Tuner:
             self.study.set_user_attr("space_name", self.cfg.space)
             self.study.set_user_attr("dataset", str(self.data_path))
             return
-        diffs = [k for k in ident if saved.get(k) != ident[k]]
+        detail = config_diff(saved.get("base", {}), self.base)
+        diffs = [k for k in ident if k != "base" and saved.get(k) != ident[k]] + (["base"] if detail else [])
         if diffs:
-            detail = []
-            if "base" in diffs:
-                detail = _dict_diff(saved.get("base", {}), ident["base"])
             raise ValueError(
                 f"Study {self.study.study_name!r} was created with a different {', '.join(diffs)} "
                 f"({'; '.join(detail[:5])}); use the same settings, another --study name or another --out"
@@ -565,47 +574,22 @@ class _Tuner:
 
     def _adopt_checkpoint(self, trial: Any, trial_dir: Path) -> list[tuple[int, float]]:
         """For a retried trial: copy the dead trial's checkpoint here and return its curve."""
-        src = trial.user_attrs.get("resume_from")
-        if not src or not (Path(src) / "last.pt").exists() or (trial_dir / "last.pt").exists():
-            return []
-        from ..training import load_checkpoint
+        from ..training import RunDir, config_diff
 
+        src, here = trial.user_attrs.get("resume_from"), RunDir(trial_dir)
+        if not src or not RunDir(src).checkpoint("last").exists() or here.checkpoint("last").exists():
+            return []
         try:
-            ck = load_checkpoint(Path(src) / "last.pt", map_location="cpu")
+            ck = RunDir(src).load("last")
         except Exception:  # unreadable: start over
             return []
-        free = [("train", "threads"), ("train", "eval_batch_size"), ("train", "checkpoint_every")]
-        if _without(ck["config"], free) != _without(trial.user_attrs["config"], free):
+        if config_diff(ck["config"], trial.user_attrs["config"]):
             return []
-        for name in ("last.pt", "best.pt", "metrics.csv"):
-            if (Path(src) / name).exists():
-                shutil.copy2(Path(src) / name, trial_dir / name)
+        here.copy_from(RunDir(src))
         trial.set_user_attr("resumed_at_epoch", int(ck["epoch"]))
         return [
             (int(r["epoch"]), float(r["val_loss"])) for r in ck["history"] if math.isfinite(float(r["val_loss"]))
         ]
-
-
-def _without(d: dict[str, Any], keys: list[tuple[str, str]]) -> dict[str, Any]:
-    d = json.loads(json.dumps(d))
-    for sec, k in keys:
-        d.get(sec, {}).pop(k, None)
-    return d
-
-
-def _dict_diff(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    out = []
-    for sec in sorted(set(a) | set(b)):
-        sa, sb = a.get(sec), b.get(sec)
-        if isinstance(sa, dict) and isinstance(sb, dict):
-            out += [
-                f"{sec}.{k}: {sa.get(k)!r} -> {sb.get(k)!r}"
-                for k in sorted(set(sa) | set(sb))
-                if sa.get(k) != sb.get(k)
-            ]
-        elif sa != sb:
-            out.append(f"{sec}: {sa!r} -> {sb!r}")
-    return out
 
 
 def _free_cuda_memory() -> None:

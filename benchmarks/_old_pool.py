@@ -1,4 +1,10 @@
-"""Data-parallel training on the CPU: helper processes compute gradients on shards of each batch.
+"""The home-made data-parallel pool that train.workers used before torch DDP (issue 17).
+
+A copy of ``src/ionfno/training/parallel.py`` as of commit 0fcf5f5 (deleted since), imports
+adjusted, kept only so that ``bench_parallel.py`` can measure DDP against it in one run. Not
+used by ionfno.
+
+Data-parallel training on the CPU: helper processes compute gradients on shards of each batch.
 
 On a small CPU a single training process cannot use the cores well: the FNO's tensors for a
 batch of 16 samples are a few MB, so splitting every operation over two threads gains little
@@ -61,8 +67,9 @@ def _worker_main(
     torch.set_num_threads(threads)
     from torch.nn.utils import vector_to_parameters
 
-    from .loop import _loss_fn, build_model
-    from .loop import evaluate as _evaluate_on
+    from ionfno.training.losses import get_loss as _loss_fn
+    from ionfno.training.model import build_model
+    from ionfno.training.steps import evaluate as _evaluate_on
 
     def _evaluate(model, x, y, batch_size):
         return _evaluate_on(model, x, y, batch_size=batch_size, device=torch.device("cpu"))
@@ -261,7 +268,7 @@ class DataParallelPool:
         """Per-sample, per-variable errors, shape ``(n, n_states)``, float64, the samples split
         over the workers; equals :func:`ionfno.training.loop.evaluate` on rank 0's weights.
         """
-        from .loop import evaluate
+        from ionfno.training.steps import evaluate
 
         n, n_states = x.shape[0], y.shape[1]
         bounds = torch.linspace(0, n, self.workers + 1).round().long().tolist()

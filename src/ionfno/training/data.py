@@ -1,0 +1,168 @@
+"""The data of a run: the splits read once, normalised, and the curriculum's coarse grid.
+
+:func:`prepare` reads the training, validation and test splits of a dataset file on the
+run's grid (``data.subsample``, ``data.input_encoding``), fits the normalisers on the training
+samples actually used, and encodes every split once, so that a step is only indexing. The
+result, :class:`Prepared`, is what every rank trains on: read by each rank under torchrun, or
+read by rank 0 and shared with the ranks it starts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.dataset import OperatorDataset, SplitData, read_split_tensors
+from .config import RunConfig
+from .model import fit_normalizers
+
+__all__ = ["Prepared", "prepare", "check_grid"]
+
+
+@dataclass
+class Prepared:
+    """Normalised splits and what a checkpoint records about them.
+
+    Attributes
+    ----------
+    train, val : OperatorDataset
+        ``x`` of shape ``(n, 2, N)``, ``y`` of shape ``(n, n_states, N)``.
+    test : OperatorDataset or None
+        None when the file has no usable test sample.
+    coarse_x, coarse_y : Tensor or None
+        Every ``train.coarse_factor``-th point of the training pairs (curriculum), contiguous.
+    input_normalizer, output_normalizer : nn.Module
+        Fitted on the training split.
+    data_info : dict
+        The checkpoint's ``data_info`` (model, state names and units, grid, source file).
+    """
+
+    train: OperatorDataset
+    val: OperatorDataset
+    test: OperatorDataset | None
+    coarse_x: torch.Tensor | None
+    coarse_y: torch.Tensor | None
+    input_normalizer: torch.nn.Module
+    output_normalizer: torch.nn.Module
+    data_info: dict[str, Any]
+
+    @property
+    def state_names(self) -> list[str]:
+        return list(self.data_info["state_names"])
+
+    @property
+    def n_points(self) -> int:
+        return int(self.data_info["n_points"])
+
+    def grid(self, coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training pairs of an epoch: the coarse grid's or the full grid's."""
+        if coarse:
+            assert self.coarse_x is not None and self.coarse_y is not None
+            return self.coarse_x, self.coarse_y
+        return self.train.x, self.train.y
+
+    def shared_tensors(self) -> Iterator[torch.Tensor]:
+        """The large tensors (what goes to shared memory for spawned ranks)."""
+        for ds in (self.train, self.val, self.test):
+            if ds is not None:
+                yield from (ds.x, ds.y)
+        for t in (self.coarse_x, self.coarse_y):
+            if t is not None:
+                yield t
+
+    def to(self, device: torch.device) -> None:
+        """Keep the splits on a GPU when they fit in half its free memory (no copies per step);
+        otherwise they stay in host memory and batches are streamed through pinned buffers."""
+        if device.type != "cuda":
+            return
+        splits = [ds for ds in (self.train, self.val, self.test) if ds is not None]
+        nbytes = sum(t.numel() * t.element_size() for d in splits[:2] for t in (d.x, d.y))
+        free, _ = torch.cuda.mem_get_info(device)
+        if nbytes < 0.5 * free:
+            for ds in splits[:2]:
+                ds.to(device)
+
+
+def check_grid(cfg: RunConfig, n_points: int) -> None:
+    """Refuse more Fourier modes than the training grid (or the coarse grid) plus padding holds."""
+    grids = [(n_points, f"data.subsample={cfg.data.subsample}")]
+    if cfg.train.coarse_epochs:
+        n_coarse = -(-n_points // cfg.train.coarse_factor)
+        grids.append((n_coarse, f"the coarse grid of train.coarse_factor={cfg.train.coarse_factor}"))
+    for n, what in grids:
+        limit = (n + cfg.model.padding) // 2 + 1
+        if cfg.model.n_modes > limit:
+            raise ValueError(
+                f"model.n_modes={cfg.model.n_modes} exceeds {limit}, the most a grid of {n} points "
+                f"({what}) plus padding {cfg.model.padding} holds"
+            )
+
+
+def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfig) -> dict[str, Any]:
+    return {
+        "model": str(info.get("model", "")),
+        "state_names": [str(s) for s in info["state_names"]],
+        "state_units": [str(u) for u in info.get("state_units", [""] * len(info["state_names"]))],
+        "time_unit": str(info.get("time_unit", "ms")),
+        "current_unit": str(info.get("current_unit", "")),
+        # The FNO's grid channel is t / t_end with t_end the stored window, not the last kept time.
+        "t_end": float(train.t_end),
+        "n_points": int(train.t.shape[0]),
+        "n_points_stored": int(info["n_points"]),
+        "subsample": int(cfg.data.subsample),
+        "in_channels": 2,
+        "dataset": str(path),
+    }
+
+
+def _read_test(path: Path, cfg: RunConfig) -> SplitData | None:
+    from ..data.storage import split_sizes
+
+    if split_sizes(path).get("test", 0) == 0:
+        return None
+    try:
+        return read_split_tensors(path, "test", **_read_args(cfg))
+    except ValueError:  # no usable test sample
+        return None
+
+
+def _read_args(cfg: RunConfig) -> dict[str, Any]:
+    d = cfg.data
+    return {"subsample": d.subsample, "only_ok": d.only_ok, "input_encoding": d.input_encoding}
+
+
+def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
+    """Read and normalise the splits of ``data_path`` for ``cfg`` (CPU tensors).
+
+    Raises
+    ------
+    ValueError
+        A split without usable samples, a grid too coarse for ``model.n_modes``.
+    """
+    from ..data.storage import dataset_info
+
+    path = Path(data_path)
+    info = dataset_info(path)
+    train = read_split_tensors(path, "train", limit=cfg.data.n_train, **_read_args(cfg))
+    val = read_split_tensors(path, "val", limit=cfg.data.n_val, **_read_args(cfg))
+    check_grid(cfg, int(train.t.shape[0]))
+    data_info = _data_info(path, info, train, cfg)
+    in_norm, out_norm = fit_normalizers(cfg.data.normalization, train)
+    t_end = data_info["t_end"]
+    train_ds = OperatorDataset(train, t_end, in_norm, out_norm)
+    del train  # the raw split: only the normalised pairs are kept
+    val_ds = OperatorDataset(val, t_end, in_norm, out_norm)
+    test = _read_test(path, cfg)
+    test_ds = None if test is None else OperatorDataset(test, t_end, in_norm, out_norm)
+    coarse_x = coarse_y = None
+    if cfg.train.coarse_epochs:
+        # Contiguous copies: batches gathered from a strided view would be strided too.
+        k = cfg.train.coarse_factor
+        coarse_x = train_ds.x[..., ::k].contiguous()  # (n, 2, ceil(N / k))
+        coarse_y = train_ds.y[..., ::k].contiguous()  # (n, S, ceil(N / k))
+    return Prepared(train_ds, val_ds, test_ds, coarse_x, coarse_y, in_norm, out_norm, data_info)
