@@ -6,6 +6,7 @@ by two torchrun launchers meeting through the c10d rendezvous on localhost (two 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -223,52 +224,42 @@ def _all_gone(pids, seconds=30):
     return not any(_alive(p) for p in pids)
 
 
-def test_spawned_ranks_exit_when_the_training_process_is_killed(synthetic_h5, tmp_path):
-    # A SIGKILL of rank 0 closes its connections and re-parents the other ranks: they must exit
-    # rather than linger as orphans holding a core.
-    out = tmp_path / "killed"
+@contextlib.contextmanager
+def _two_rank_run(data, out):
+    """An `ionfno train` process with 2 ranks, running past its first checkpoint; yields the
+    process and the pids of its spawned ranks."""
     proc = subprocess.Popen(
-        _train_cmd(synthetic_h5, out, "workers=2", "epochs=500"),
-        env=_env(),
-        stderr=subprocess.PIPE,
-        text=True,
+        _train_cmd(data, out, "workers=2", "epochs=500"), env=_env(), stderr=subprocess.PIPE, text=True
     )
     try:
         _wait_for(out / "last.pt", proc)
         below = _descendants(proc.pid)
-        assert any("spawn_main" in _cmdline(p) for p in below), "no spawned rank found"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        assert _all_gone(below), "ranks outlived the killed run"
+        ranks = [p for p in below if "spawn_main" in _cmdline(p) and "resource_tracker" not in _cmdline(p)]
+        assert ranks, "no spawned rank found"
+        yield proc, below, ranks
     finally:
         if proc.poll() is None:
             proc.kill()
 
 
+def test_spawned_ranks_exit_when_the_training_process_is_killed(synthetic_h5, tmp_path):
+    # A SIGKILL of rank 0 closes its connections and re-parents the other ranks: they must exit
+    # rather than linger as orphans holding a core.
+    with _two_rank_run(synthetic_h5, tmp_path / "killed") as (proc, below, _):
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _all_gone(below), "ranks outlived the killed run"
+
+
 def test_a_killed_rank_ends_the_run_with_a_clear_error(synthetic_h5, tmp_path):
     out = tmp_path / "rank-killed"
-    proc = subprocess.Popen(
-        _train_cmd(synthetic_h5, out, "workers=2", "epochs=500"),
-        env=_env(),
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        _wait_for(out / "last.pt", proc)
-        ranks = [
-            p
-            for p in _descendants(proc.pid)
-            if "spawn_main" in _cmdline(p) and "resource_tracker" not in _cmdline(p)
-        ]
-        assert ranks, "no spawned rank found"
+    with _two_rank_run(synthetic_h5, out) as (proc, below, ranks):
         os.kill(ranks[0], signal.SIGKILL)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode != 0
         assert "training rank 1 of 2 died (killed by SIGKILL" in err, err[-3000:]
         assert "the same command resumes it" in err
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+        assert _all_gone(below), "processes outlived the run"
     assert load_checkpoint(out / "last.pt")["epoch"] >= 1  # the last checkpoint is intact
 
 

@@ -284,7 +284,7 @@ class LocalRanks:
                 time.sleep(0.05)
         if dist.is_initialized():
             dist.destroy_process_group()  # closes rank 0's connections: no rank waits on it
-        failed = self._stop(grace=30.0 if exc is None else 10.0)
+        failed = self._stop(grace=60.0 if exc is None else 10.0)
         dead = dead or (failed if exc is None else [])
         if dead:
             rank, code = dead[0]
@@ -295,10 +295,13 @@ class LocalRanks:
             ) from exc
 
     def _stop(self, grace: float) -> list[tuple[int, int]]:
-        """Join the ranks (terminate those alive after ``grace`` s); (rank, exit code) of failures."""
+        """Join the ranks, stopping those still alive after ``grace`` s; (rank, exit code) of the
+        ranks that failed by themselves (not those stopped here: a rank still leaving after the
+        run ended, slow on a loaded machine, has done its work)."""
         deadline = time.monotonic() + grace
         for proc in self._procs:
             proc.join(timeout=max(0.0, deadline - time.monotonic()))
+        failed = self._failed()
         for proc in self._procs:
             if proc.is_alive():
                 proc.terminate()
@@ -306,7 +309,6 @@ class LocalRanks:
                 if proc.is_alive():
                     proc.kill()
                     proc.join()
-        failed = self._failed()
         self._procs = []
         return failed
 

@@ -36,42 +36,18 @@ class RankAbort(Exception):
 
 
 def train_one_epoch(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    optimizer: torch.optim.Optimizer,
-    loss_fn: LossFn,
-    batch_size: int,
-    generator: torch.Generator,
-    device: torch.device,
-    batch_scheduler: Any = None,
-    grad_clip: float | None = None,
+    model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, device: torch.device, **kw: Any
 ) -> float:
     """One pass over the training tensors in a random order; returns the mean batch loss.
 
-    Parameters
-    ----------
-    x : Tensor, shape (n, in_channels, N)
-    y : Tensor, shape (n, n_states, N)
-        Normalised training pairs, on ``device`` or on the CPU (then moved per batch).
-    generator : torch.Generator
-        CPU generator of the shuffling order (its state is checkpointed).
-    batch_scheduler : LRScheduler, optional
-        Stepped after every optimiser step (per-step schedules).
+    ``SingleProcess(model, device).train_epoch(x, y, **kw)``: keywords ``optimizer``,
+    ``loss_fn``, ``batch_size``, ``generator`` (the CPU generator of the shuffling order, whose
+    state is checkpointed), and optionally ``batch_scheduler`` (stepped after every optimiser
+    step) and ``grad_clip``. ``x`` of shape ``(n, in_channels, N)`` and ``y`` of shape
+    ``(n, n_states, N)`` are the normalised pairs, on ``device`` or on the CPU (then moved per
+    batch).
     """
-    return _epoch(
-        model,
-        x,
-        y,
-        optimizer=optimizer,
-        loss_fn=loss_fn,
-        batch_size=batch_size,
-        generator=generator,
-        device=device,
-        batch_scheduler=batch_scheduler,
-        grad_clip=grad_clip,
-    )
+    return SingleProcess(model, device).train_epoch(x, y, **kw)
 
 
 def _epoch(
@@ -89,8 +65,9 @@ def _epoch(
     rank: int = 0,
     world_size: int = 1,
 ) -> torch.Tensor:
-    """The pass of :func:`train_one_epoch` on this rank's share of every batch; returns the sum
-    of this rank's weighted batch losses as a 0-d float64 tensor on ``device``."""
+    """One pass in the shuffled order on this rank's share of every batch (the whole batch in one
+    process); returns the sum of this rank's (weighted) batch losses, a 0-d float64 tensor on
+    ``device``."""
     model.train()
     n = x.shape[0]
     order = torch.randperm(n, generator=generator)  # the same on every rank
