@@ -33,6 +33,7 @@ __all__ = [
     "CARD_MARKDOWN",
     "WEIGHTS_FILE",
     "PATH_VARIABLE",
+    "PACKAGE_DIR",
     "PretrainedError",
     "search_path",
     "list_pretrained",

@@ -198,13 +198,18 @@ def _precision_effect(
 ) -> dict[str, Any]:
     from ..evaluation.pipeline import training_statistics
 
-    cfg = run_sur.config
-    mean, std = training_statistics(
-        data_path,
-        subsample=int(run_sur.info["subsample"]),
-        n_train=cfg.data.n_train,
-        only_ok=cfg.data.only_ok,
-    )
+    # The study's normaliser is the training split's point-wise statistics: a point-wise model
+    # carries them (its output normaliser, float32); otherwise they are read from the data.
+    stats = run_sur.output_statistics()
+    if stats is None:
+        cfg = run_sur.config
+        stats = training_statistics(
+            data_path,
+            subsample=int(run_sur.info["subsample"]),
+            n_train=cfg.data.n_train,
+            only_ok=cfg.data.only_ok,
+        )
+    mean, std = stats
     full = _test_errors(run_sur, data_path, mean, std)
     stored = _test_errors(stored_sur, data_path, mean, std)
     if report_overall is not None and not np.isclose(full["overall"], report_overall, rtol=1e-3, atol=1e-6):
@@ -230,9 +235,9 @@ def _precision_effect(
         "per_variable_stored": stored["per_variable"],
         "max_abs_prediction_change": dict(zip(names, diff.tolist(), strict=True)),
         "n_test": full["n"],
-        "note": "Study metric on the dataset's test split with the training statistics, recomputed at build "
-        "time for the float32 checkpoint and for the stored file (parameters in weights_dtype, "
-        "computed in float32).",
+        "note": "Study metric on the dataset's test split with the training statistics (a point-wise "
+        "model's output normaliser), recomputed at build time for the float32 checkpoint and for the "
+        "stored file (parameters in weights_dtype, computed in float32).",
     }
 
 
