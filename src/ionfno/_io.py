@@ -73,8 +73,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     except BaseException as e:
         with contextlib.suppress(FileNotFoundError):
             tmp_p.unlink()
-        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-            raise no_space_error(p) from e
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC and e.strerror == os.strerror(errno.ENOSPC):
+            raise no_space_error(p) from e  # the system's bare message: say which file
         raise
 
 
@@ -227,4 +227,6 @@ def no_space_error(path: str | os.PathLike, detail: str = "") -> OSError:
         free = f" ({format_bytes(shutil.disk_usage(p.parent if str(p.parent) else '.').free)} free)"
     except OSError:
         free = ""
-    return OSError(errno.ENOSPC, f"No space left on device writing {str(p)!r}{free}" + (f"; {detail}" if detail else ""))
+    return OSError(
+        errno.ENOSPC, f"No space left on device writing {str(p)!r}{free}" + (f"; {detail}" if detail else "")
+    )

@@ -178,8 +178,8 @@ def check_simulate_size(model: IonicModel, *, n_points: int, n_beats: int, pacin
     if pacing:
         check_memory(8.0 * (n_points * (S + 8) + n_beats * (S + 16)),
                      f"pacing {n_beats} beats of {n_points} points", hint="use fewer --beats")
-        check_free_space(beats_csv, 20.0 * n_beats * (S + 11), f"the {n_beats}-row beat table {str(beats_csv)!r}",
-                         hint="use fewer --beats")
+        check_free_space(beats_csv, 20.0 * n_beats * (S + 11),
+                         f"the {n_beats}-row beat table {str(beats_csv)!r}", hint="use fewer --beats")
     else:
         check_memory(8.0 * (n_points * (S + 8) + 16 * n_beats),
                      f"a window of {n_points} points and {n_beats} pulse(s)",
@@ -221,8 +221,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     # pacing: one beat of --period at a time, on --n-points or the model's resolution per beat
     beat_points = args.n_points or max(3, int(round(model.n_points_default * (args.period or 0.0)
                                                     / model.t_end_default)))
-    check_simulate_size(model, n_points=beat_points if pacing else n_points, n_beats=args.beats, pacing=pacing,
-                        out=args.out, beats_csv=args.save_every_beat)
+    check_simulate_size(model, n_points=beat_points if pacing else n_points, n_beats=args.beats,
+                        pacing=pacing, out=args.out, beats_csv=args.save_every_beat)
     if args.save_every_beat is None and args.onset >= t_end:
         print(f"ionfno simulate: warning: the pulse starts at {quantity(args.onset, model.time_unit)}, at or "
               f"after the end of the window ({quantity(t_end, model.time_unit)}): no current is applied",
@@ -242,8 +242,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"ionfno simulate: warning: solver status {status} (see ionfno.solvers.Status); "
               f"wrote {args.out} with the trajectory up to the failure", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {quantity(t_end, model.time_unit)}], "
-          f"{model.n_states} states")
+    window = quantity(t_end, model.time_unit)
+    print(f"wrote {args.out}: {model.name}, {len(traj.t)} points over [0, {window}], {model.n_states} states")
     return 0
 
 
