@@ -171,7 +171,7 @@ def _rank_main(
     try:
         target(dev, *args)
     except RankAbort:  # rank 0 stopped and reports why
-        pass
+        _leave_now(0)
     except Exception as e:
         if os.getppid() != parent:  # rank 0 is gone: nothing to report to
             os._exit(1)
@@ -183,9 +183,24 @@ def _rank_main(
             )
             sys.exit(1)
         raise
+    else:
+        _leave_now(0)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _leave_now(code: int) -> None:
+    """End a spawned rank whose work is done, without tearing its process group down.
+
+    Its results are with rank 0 already. Tearing gloo down while rank 0 closes its side of the
+    same connections can end the rank in ``std::terminate`` ("terminate called without an active
+    exception", SIGABRT), which rank 0 would report as a failed run although it succeeded; the
+    interpreter's exit handlers (C++ static destructors) are skipped for the same reason.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 class LocalRanks:
