@@ -273,3 +273,74 @@ def test_val_every_validates_every_kth_and_the_last_epoch(synthetic_h5, tmp_path
     assert list(val_line.get_xdata()) == [2.0, 4.0, 5.0]
     with pytest.raises(ValueError, match="train.val_every must be > 0"):
         tiny("val_every=0")
+
+
+def test_resume_refuses_other_data_of_the_same_model_and_grid(synthetic_h5, tmp_path):
+    # Issue 20 (3): another seed has the same states and grid; training on with the old run's
+    # normalisers would silently give nonsense, so the run names both files and refuses.
+    import shutil
+
+    from ionfno.data.storage import dataset_fingerprint
+
+    from .conftest import write_synthetic
+
+    cfg = tiny("epochs=4")
+    out = tmp_path / "run"
+    with pytest.raises(Stop):
+        train(cfg, synthetic_h5, out, device="cpu", progress=False, on_epoch=_stop_after(2))
+    other = write_synthetic(tmp_path / "other.h5", seed=1)
+    before = (out / "last.pt").read_bytes()
+    with pytest.raises(ValueError, match=r"other data .*fingerprint .*--no-resume"):
+        train(cfg, other, out, device="cpu", progress=False)
+    assert (out / "last.pt").read_bytes() == before  # nothing written by the refused run
+    # A copy of the same data elsewhere is the same data: the run resumes.
+    copy = shutil.copy(synthetic_h5, tmp_path / "copy.h5")
+    res = train(cfg, copy, out, device="cpu", progress=False)
+    assert [r["epoch"] for r in res.history] == [1, 2, 3, 4]
+    assert load_checkpoint(out / "last.pt")["data_info"]["fingerprint"] == dataset_fingerprint(synthetic_h5)
+    # Starting over on the other data is the user's explicit choice.
+    again = train(cfg, other, out, device="cpu", progress=False, resume=False)
+    assert again.epochs_run == 4
+
+
+def _stop_after(n):
+    def stop(epoch, metrics):
+        if epoch == n:
+            raise Stop
+
+    return stop
+
+
+def test_a_full_disk_while_checkpointing_is_a_clean_error_and_the_run_resumes(
+    synthetic_h5, tmp_path, monkeypatch, capsys
+):
+    # Issue 20 (6): torch's writer failed with "enforce fail at inline_container.cc"; the
+    # checkpoint now reaches the disk through Python, so the error names the file (exit 2) and
+    # the previous checkpoint stays whole.
+    import errno
+    import os
+    from pathlib import Path
+
+    from ionfno.cli import main
+
+    out = tmp_path / "run"
+    args = ["train", str(synthetic_h5), "--preset", "tiny", "--out", str(out), "--device", "cpu",
+            "--no-progress", "--set", "threads=1", "--set", "epochs=3", "--set", "checkpoint_every=1"]
+    real, writes = Path.write_bytes, []
+
+    def write_bytes(self, data):
+        if self.name.startswith(".last.pt."):
+            writes.append(self)
+            if len(writes) == 2:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(self, data)
+
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_bytes", write_bytes)
+        assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"No space left on device writing {str(out / 'last.pt')!r}" in err and "Traceback" not in err
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1  # the last good checkpoint, intact
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
+    assert main(args) == 0  # space is back: the same command resumes
+    assert load_checkpoint(out / "last.pt")["epoch"] == 3

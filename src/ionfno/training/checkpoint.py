@@ -13,7 +13,7 @@ Layout (version 1)::
      "rng": {"torch": ByteTensor, "shuffle": ByteTensor, "cuda": [ByteTensor, ...]},
      "data_info": {"model": str, "state_names": [...], "state_units": [...], "time_unit": str,
                    "current_unit": str, "t_end": float, "n_points": int, "subsample": int,
-                   "in_channels": int, "dataset": str}}
+                   "in_channels": int, "dataset": str, "fingerprint": str}}
 
 Only tensors, numbers, strings, lists and dicts, so the file loads with
 ``torch.load(..., weights_only=True)`` (no pickle code runs; see equinox's serialisation notes).
@@ -22,6 +22,7 @@ Files are written atomically: a kill during a save leaves the previous checkpoin
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,13 @@ def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
 
     full = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "ionfno_version": __version__}
     full.update(payload)
+    # Serialised in memory first: torch's own file writer reports a full disk as a bare
+    # RuntimeError ("enforce fail at inline_container.cc"); Python's write raises ENOSPC,
+    # which atomic_path turns into a message naming the file (the previous file stays).
+    buf = io.BytesIO()
+    torch.save(full, buf)
     with atomic_path(path) as tmp:
-        torch.save(full, tmp)
+        tmp.write_bytes(buf.getbuffer())
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict[str, Any]:

@@ -104,6 +104,8 @@ def check_grid(cfg: RunConfig, n_points: int) -> None:
 
 
 def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfig) -> dict[str, Any]:
+    from ..data.storage import dataset_fingerprint
+
     return {
         "model": str(info.get("model", "")),
         "state_names": [str(s) for s in info["state_names"]],
@@ -117,6 +119,8 @@ def _data_info(path: Path, info: dict[str, Any], train: SplitData, cfg: RunConfi
         "subsample": int(cfg.data.subsample),
         "in_channels": 2,
         "dataset": str(path),
+        # What the file holds (not where it is): a resumed run refuses other data with it.
+        "fingerprint": dataset_fingerprint(path),
     }
 
 

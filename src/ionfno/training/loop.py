@@ -506,14 +506,20 @@ class _Recorder:
                 f"({'; '.join(diffs)}). Use the same config, a new output folder, or start over "
                 "(resume=False)."
             )
-        info = self.data.data_info
-        if (
-            ck["data_info"]["state_names"] != info["state_names"]
-            or ck["data_info"]["n_points"] != info["n_points"]
-        ):
+        info, saved = self.data.data_info, ck["data_info"]
+        if saved["state_names"] != info["state_names"] or saved["n_points"] != info["n_points"]:
             raise ValueError(
                 f"Cannot resume {str(run.path)!r}: it was trained on different data "
-                f"({ck['data_info']['dataset']!r})"
+                f"({saved['dataset']!r}: other states or grid than {info['dataset']!r})"
+            )
+        # Same model and grid is not the same data: another seed, size or mixture would train
+        # on with the old run's normalisers. Runs from before fingerprints are not checked.
+        if saved.get("fingerprint") and saved["fingerprint"] != info["fingerprint"]:
+            raise ValueError(
+                f"Cannot resume {str(run.path)!r}: it was trained on other data ({saved['dataset']!r}, "
+                f"fingerprint {saved['fingerprint']}) than {info['dataset']!r} (fingerprint "
+                f"{info['fingerprint']}). Give the run's dataset, a new output folder, or start over "
+                "(ionfno train --no-resume; resume=False)."
             )
         return ck
 
