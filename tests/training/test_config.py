@@ -65,7 +65,8 @@ def load_config_roundtrip(cfg):
     return config_from_dict(json.loads(json.dumps(asdict(cfg))))
 
 
-# Parameter counts of the study's chosen models (shared/REFERENCE.md sections 6-7).
+# Parameter counts of the study's chosen models as published (Pellegrini et al. 2025,
+# arXiv:2505.14039, tables of the unconstrained and constrained tuning results).
 @pytest.mark.parametrize(
     ("name", "n_states", "expected", "rtol"),
     [

@@ -30,7 +30,7 @@ def _cosine(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
 
 def _onecycle(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
     # Sized to the whole run, so the rate reaches its floor exactly at the last step; what
-    # worked best for short CPU budgets (shared/REFERENCE.md, "What this machine can do").
+    # worked best for our 2-hour CPU budgets (RESULTS.md: FHN, HH and ORd 2-hour runs).
     return torch.optim.lr_scheduler.OneCycleLR(
         opt,
         max_lr=cfg.lr,
