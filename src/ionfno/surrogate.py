@@ -443,7 +443,7 @@ def _out_of_range(
         if a.size == 0:
             continue
         if key == "current":
-            amp = rng.get("amplitude")
+            amp = rng.get("current", rng.get("amplitude"))  # "current": with smooth random currents
             if amp is None:
                 continue
             lo, hi = min(0.0, float(amp[0])), float(amp[1])  # the current is 0 outside the pulses

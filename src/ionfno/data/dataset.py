@@ -92,8 +92,8 @@ def read_split_tensors(
         Keep only the first ``limit`` samples.
     input_encoding : {"point", "cell_average"}
         ``i_app`` as stored (point samples, the study's input) or the mean current over each
-        kept point's cell, computed exactly from the stored pulse parameters
-        (:mod:`ionfno.data.encoding`).
+        kept point's cell, computed exactly from each sample's stored protocol: its pulses, or
+        its waveform's knots (:func:`ionfno.data.encoding.stored_stimulus`).
 
     Raises
     ------
@@ -107,7 +107,7 @@ def read_split_tensors(
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         indices = np.arange(min(limit, split_sizes(path)[split]))
-    from .encoding import encode_current, stimulus_from_arrays
+    from .encoding import encode_current, stored_stimulus
 
     with open_dataset(path) as f:
         t_all = np.asarray(f["t"][()], dtype=np.float64)  # the grid stays float64
@@ -121,7 +121,7 @@ def read_split_tensors(
     t_end = float(t_all[-1])
     i_app = arrays["i_app"]
     if input_encoding != "point":
-        stim = stimulus_from_arrays(arrays["amplitude"], arrays["duration"], arrays["onset"])
+        stim = stored_stimulus(arrays)
         i_app = encode_current(input_encoding, i_app=i_app, stimulus=stim, t=t, t_end=t_end)
     return SplitData(
         t=torch.as_tensor(t),

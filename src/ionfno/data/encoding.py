@@ -29,9 +29,18 @@ from typing import Literal
 
 import numpy as np
 
-from ..stimulus import Stimulus, pulse
+from collections.abc import Mapping
 
-__all__ = ["INPUT_ENCODINGS", "InputEncoding", "cell_averages", "encode_current", "stimulus_from_arrays"]
+from ..stimulus import Mixed, Pulses, SampledWaveform, Stimulus, pulse
+
+__all__ = [
+    "INPUT_ENCODINGS",
+    "InputEncoding",
+    "cell_averages",
+    "encode_current",
+    "stimulus_from_arrays",
+    "stored_stimulus",
+]
 
 InputEncoding = Literal["point", "cell_average"]
 INPUT_ENCODINGS: tuple[str, ...] = ("point", "cell_average")
@@ -58,32 +67,67 @@ def cell_averages(stimulus: Stimulus, t: np.ndarray, t_end: float) -> np.ndarray
     if t.ndim != 1 or t.shape[0] < 2 or np.any(np.diff(t) <= 0):
         raise ValueError("t must be an increasing 1-D grid of at least 2 points")
     bounds = np.concatenate([[0.0], 0.5 * (t[:-1] + t[1:]), [float(t_end)]])  # (N + 1,)
-    lo_c, hi_c = bounds[:-1][None, :], bounds[1:][None, :]  # (1, N)
-    # Pieces between the protocol's breakpoints: [start_k, stop_k], current linear on each.
-    edges = stimulus.jump_times(t_end)  # (B, K), +inf padded
-    B = stimulus.batch_size
-    stops = np.concatenate([edges, np.full((B, 1), float(t_end))], axis=1)
-    stops = np.where(stops < t_end, stops, float(t_end))
-    starts = np.concatenate([np.zeros((B, 1)), stops[:, :-1]], axis=1)
-    charge = np.zeros((B, t.shape[0]))
-    for k in range(stops.shape[1]):
-        s, e = starts[:, k], stops[:, k]  # (B,)
-        mid = 0.5 * (s + e)
-        v0, v1 = stimulus.current(s, mid), stimulus.current(e, mid)
-        width = e - s
-        slope = np.divide(v1 - v0, width, out=np.zeros(B), where=width > 0)
-        lo = np.maximum(lo_c, s[:, None])  # (B, N)
-        hi = np.minimum(hi_c, e[:, None])
-        overlap = np.clip(hi - lo, 0.0, None)
-        # Integral of the linear current over [lo, hi]: width times its value at the midpoint.
-        charge += overlap * (v0[:, None] + slope[:, None] * (0.5 * (lo + hi) - s[:, None]))
-    return charge / (hi_c - lo_c)
+    # The charge delivered up to each cell boundary (exact, Stimulus.integral), differenced.
+    return np.diff(stimulus.integral(bounds), axis=1) / np.diff(bounds)[None, :]
 
 
 def stimulus_from_arrays(amplitude: np.ndarray, duration: np.ndarray, onset: np.ndarray) -> Stimulus:
-    """The single rectangular pulses stored per sample in a dataset (``amplitude``, ``duration``, ``onset``)."""
+    """The single rectangular pulses stored per sample in a dataset (``amplitude``, ``duration``, ``onset``).
+
+    Only the first pulse of each sample: :func:`stored_stimulus` rebuilds any stored protocol.
+    """
     return pulse(np.asarray(amplitude, dtype=np.float64), np.asarray(duration, dtype=np.float64),
                  np.asarray(onset, dtype=np.float64))
+
+
+def stored_stimulus(arrays: Mapping[str, np.ndarray]) -> Stimulus:
+    """The exact stimulus of samples read from a dataset (:func:`ionfno.data.storage.read_split`).
+
+    ``"pulses"`` samples are their ``n_pulses`` pulses (single pulses as
+    :func:`~ionfno.stimulus.pulse`, several as :class:`~ionfno.stimulus.Pulses`),
+    ``"waveform"`` samples the piecewise-linear currents through their stored knots
+    (``waveform`` on ``t_stored``); a batch of both is a :class:`~ionfno.stimulus.Mixed`.
+    A mapping without the protocol arrays (a caller's own ``amplitude``, ``duration`` and
+    ``onset``) gives single pulses, as :func:`stimulus_from_arrays`.
+
+    Parameters
+    ----------
+    arrays : mapping
+        ``amplitude``, ``duration``, ``onset`` (n,), and optionally the protocol arrays of
+        :func:`~ionfno.data.storage.read_split` (``protocol``, ``n_pulses``, ``pulse_*``,
+        ``t_stored``, ``waveform``, ``waveform_rows``).
+
+    Returns
+    -------
+    Stimulus
+        Batch of ``n`` samples, in the order of ``arrays``.
+    """
+    if "protocol" not in arrays:
+        return stimulus_from_arrays(arrays["amplitude"], arrays["duration"], arrays["onset"])
+    protocol = np.asarray(arrays["protocol"])
+    waves = np.asarray(arrays.get("waveform_rows", np.flatnonzero(protocol == "waveform")), dtype=np.int64)
+    if not np.array_equal(np.sort(waves), np.flatnonzero(protocol == "waveform")):
+        raise ValueError("waveform_rows must be the positions of the 'waveform' samples")
+    rows = np.flatnonzero(protocol != "waveform")
+    members: list[Stimulus] = []
+    parts = []
+    if rows.size:
+        n_pulses = np.asarray(arrays["n_pulses"])[rows]
+        amp, dur, ons = (np.asarray(arrays[f"pulse_{k}"], dtype=np.float64)[rows]
+                         for k in ("amplitude", "duration", "onset"))
+        if np.all(n_pulses == 1):  # the study's single pulses (the faster protocol class)
+            members.append(pulse(amp[:, 0], dur[:, 0], ons[:, 0]))
+        else:
+            width = max(1, int(n_pulses.max()))
+            members.append(Pulses(amp[:, :width], dur[:, :width], ons[:, :width]))
+        parts.append(rows)
+    if waves.size:
+        members.append(SampledWaveform(np.asarray(arrays["t_stored"], dtype=np.float64),
+                                       np.asarray(arrays["waveform"], dtype=np.float64), "linear"))
+        parts.append(waves)
+    if not members:
+        raise ValueError("No samples to build a stimulus from")
+    return Mixed.of(members, parts)
 
 
 def encode_current(encoding: str, *, i_app: np.ndarray, stimulus: Stimulus | None, t: np.ndarray,

@@ -37,8 +37,8 @@ Block files are built in memory and written by Python, and the assembled file's 
 reserved before HDF5 writes into it: a full disk is a clean error naming the file (HDF5
 itself crashes the process when a write fails), and the finished blocks stay for the resume.
 
-Determinism: each sample's pulse is a pure function of ``(seed, split, index)``
-(:func:`ionfno.data.mixtures.sample_parameters`) and the fast solver treats each sample of
+Determinism: each sample's stimulus is a pure function of ``(seed, split, index)``
+(:func:`ionfno.data.mixtures.sample_stimuli`) and the fast solver treats each sample of
 a batch independently, so any block size, worker count, resume point or sharding gives the
 same arrays.
 
@@ -71,9 +71,10 @@ import numpy as np
 
 from .._io import atomic_path, check_free_space, check_memory, check_writable, format_bytes, no_space_error
 from .biomarkers import fires as _fires
-from .mixtures import Mixture, load_mixture, sample_parameters
+from .mixtures import Mixture, load_mixture, sample_stimuli
 from .storage import (
     FORMAT_VERSION,
+    PROTOCOL_FIELDS,
     SAMPLE_FIELDS,
     SPLITS,
     DatasetError,
@@ -81,6 +82,7 @@ from .storage import (
     create_layout,
     file_image,
     open_dataset,
+    protocol_arrays,
     readable_by_umask,
     reserve_space,
     write_file_image,
@@ -118,6 +120,8 @@ _META_BYTES_PER_SAMPLE = 128
 # Compression never shrinks the signals by more than this in our data (ORd with gzip: 2.6x;
 # the all-zero t0 samples compress further): the disk check refuses only what cannot fit.
 _MAX_COMPRESSION_RATIO = 10.0
+# Every per-sample array a block carries into the dataset: name -> storage dtype.
+_PER_SAMPLE: dict[str, str] = {**SAMPLE_FIELDS, **PROTOCOL_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -416,24 +420,24 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
         ``states`` (b, n_states, N) float64, ``states32`` the same as float32 (what is
         stored), ``i_app`` (b, N) float64, ``amplitude``,
         ``duration``, ``onset`` (b,), ``part`` (b,) str, ``status`` (b,) int8, ``fires`` (b,)
-        bool (False for failed samples), ``index`` (b,) int64.
+        bool (False for failed samples), ``index`` (b,) int64, and the protocol arrays
+        (:data:`~ionfno.data.storage.PROTOCOL_FIELDS`: ``protocol``, ``n_pulses``, ``pulse_*``).
     """
     from ..ionic import get_model
     from ..solvers import simulate
-    from ..stimulus import pulse
 
     model = _MODEL_CACHE.get(config.model)
     if model is None:
         model = _MODEL_CACHE.setdefault(config.model, get_model(config.model))
-    p = sample_parameters(
+    p, stim = sample_stimuli(
         config.mixture,
         seed=config.seed,
         split=split,
+        t=config.grid,
         n=config.counts[split],
         t_end=config.t_end,
         indices=np.arange(start, stop),
     )
-    stim = pulse(p["amplitude"], p["duration"], p["onset"])
     s = config.solver
     traj = simulate(
         model,
@@ -474,6 +478,7 @@ def simulate_block(config: GenerateConfig, split: str, start: int, stop: int) ->
         "status": status,
         "fires": _fires(config.model, V) & (status == 0),
         "index": p["index"],
+        **{name: p[name] for name in PROTOCOL_FIELDS},
     }
 
 
@@ -488,7 +493,7 @@ def _write_block_file(
     def build(f: Any) -> None:
         f.create_dataset("states", data=data["states32"], chunks=(1, S, N), **kw)
         f.create_dataset("i_app", data=data["i_app"].astype(np.float32), chunks=(1, N), **kw)
-        for name, dt in SAMPLE_FIELDS.items():
+        for name, dt in _PER_SAMPLE.items():
             v = np.asarray(data[name])
             f.create_dataset(
                 name,
@@ -897,6 +902,7 @@ def _assemble(
             attrs=attrs,
             storage=config.storage,
             sample_index=shard is not None,
+            n_pulses=config.mixture.max_pulses,
         )
 
     blocks = [workdir / _block_name(s, a, b) for s in SPLITS for a, b in done[s]]
@@ -919,23 +925,33 @@ def _copy_blocks(
         blocks = [(a, b) for a, b in done[s] if lo <= a and b <= hi]
         if _missing(lo, hi, blocks) or sum(b - a for a, b in blocks) != hi - lo:
             raise RuntimeError(f"Blocks of split {s!r} do not tile [{lo}, {hi}) in {workdir}: {blocks}")
-        fields = {name: [] for name in SAMPLE_FIELDS}
+        fields: dict[str, list] = {name: [] for name in _PER_SAMPLE}
         for a, b in blocks:
             with h5py.File(workdir / _block_name(s, a, b), "r") as bf:
                 rows = range(b - a)
                 _copy_rows(bf["states"], f[s]["states"], rows, range(a - lo, b - lo))
                 _copy_rows(bf["i_app"], f[s]["i_app"], rows, range(a - lo, b - lo))
-                for name in SAMPLE_FIELDS:
-                    ds = bf[name]
-                    fields[name].append(ds.asstr()[()] if name == "part" else ds[()])
-        for name, parts in fields.items():
-            if parts:
-                v = np.concatenate(parts)
-                f[s][name][...] = v.astype(object) if name == "part" else v
+                for name in _PER_SAMPLE:
+                    fields[name].append(_read_field(bf[name], name))
+        _write_fields(f[s], fields)
         n_failed += int(np.count_nonzero(f[s]["status"][()]))
         if shard is not None:
             f[s]["sample_index"][...] = np.arange(lo, hi)
     return n_failed
+
+
+def _read_field(ds: Any, name: str) -> np.ndarray:
+    """A per-sample array of a block or shard file (strings decoded)."""
+    return ds.asstr()[()] if _PER_SAMPLE[name] == "str" and ds.shape[0] else ds[()]
+
+
+def _write_fields(g: Any, fields: Mapping[str, list]) -> None:
+    """Write the per-sample arrays gathered from blocks or shards, in order, into split ``g``."""
+    for name, parts in fields.items():
+        if parts:
+            v = np.concatenate(parts)
+            if v.size:
+                g[name][...] = v.astype(object) if _PER_SAMPLE[name] == "str" else v
 
 
 # ------------------------------------------------------------------------------ merge
@@ -1010,11 +1026,12 @@ def merge_shards(
             counts=config.counts,
             attrs=attrs,
             storage=config.storage,
+            n_pulses=config.mixture.max_pulses,
         )
 
     def copy(f: Any) -> None:
         for s in SPLITS:
-            fields: dict[str, list] = {name: [] for name in SAMPLE_FIELDS}
+            fields: dict[str, list] = {name: [] for name in _PER_SAMPLE}
             covered = np.zeros(config.counts[s], dtype=bool)
             for i in range(ref_k):  # type: ignore[arg-type]
                 with h5py.File(shards[i], "r") as sf:
@@ -1028,16 +1045,16 @@ def merge_shards(
                     covered[idx] = True
                     _copy_rows(g["states"], f[s]["states"], range(idx.size), idx, verify=True)
                     _copy_rows(g["i_app"], f[s]["i_app"], range(idx.size), idx, verify=True)
-                    for name in SAMPLE_FIELDS:
-                        fields[name].append(g[name].asstr()[()] if name == "part" else g[name][()])
+                    # A shard of format 1-2 has no protocol arrays: one pulse per sample.
+                    legacy = protocol_arrays({}, idx.size, config.mixture.max_pulses,
+                                             default={k: g[k][()] for k in ("amplitude", "duration", "onset")})
+                    for name in _PER_SAMPLE:
+                        fields[name].append(_read_field(g[name], name) if name in g else legacy[name])
             if not covered.all():
                 raise ValueError(
                     f"Split {s!r}: samples {np.flatnonzero(~covered)[:10].tolist()}... not covered"
                 )
-            for name, parts in fields.items():
-                v = np.concatenate(parts)
-                if v.size:
-                    f[s][name][...] = v.astype(object) if name == "part" else v
+            _write_fields(f[s], fields)
 
     _copy_into(out, layout, list(shards.values()), copy, "the shard files are unchanged")
     return out

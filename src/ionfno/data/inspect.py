@@ -9,8 +9,9 @@ returns a report with
 * the integrity checks: the layout and shapes; every chunk's checksum; finite values in every
   successful sample; known status codes; the grid equal to ``linspace(0, t_end, N)`` of the
   config; split sizes, part labels and each sample's ``amplitude``/``duration``/``onset``
-  equal to the config's deterministic draw; the stored ``i_app`` equal to the pulse those
-  parameters describe; and ``fires`` consistent with the stored V.
+  and protocol arrays (pulses, ``protocol``) equal to the config's deterministic draw; the
+  stored ``i_app`` equal to the stimulus the config draws (without a config: the pulses the
+  file describes); and ``fires`` consistent with the stored V.
 
 A file that cannot be opened (truncated, corrupted metadata, not a dataset) gives a report
 with ``ok = False`` and the reason.
@@ -175,9 +176,10 @@ def _inspect(f: Any, rep: InspectReport, block_rows: int) -> None:
 
 
 def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, hi, block_rows) -> None:
-    from ..stimulus import pulse
+    from .encoding import stored_stimulus
     from .generate import parse_shard, shard_range
-    from .mixtures import sample_parameters
+    from .mixtures import sample_parameters, sample_stimuli
+    from .storage import PROTOCOL_FIELDS
 
     g = f[split]
     n = g["states"].shape[0]
@@ -195,6 +197,9 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             rep.fail(f"{where}/{name} has shape {ds.shape}, expected {(n,)}")
             return
         fields[name] = np.array(ds.asstr()[()], dtype=str) if name == "part" else ds[()]
+    if "protocol" in g:  # format 3
+        for name in PROTOCOL_FIELDS:
+            fields[name] = np.array(g[name].asstr()[()], dtype=str) if name == "protocol" and n else g[name][()]
     status = fields["status"].astype(np.int64)
     bad_status = sorted(set(np.unique(status).tolist()) - set(_KNOWN_STATUS))
     if bad_status:
@@ -202,6 +207,7 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
     ok = status == 0
 
     index = np.arange(n)
+    drawn = False  # the config's draw is comparable to the stored samples
     if config is not None:
         sh = parse_shard(str(shard)) if shard is not None else None
         a, b = shard_range(config.counts[split], sh)
@@ -209,6 +215,7 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             rep.fail(f"{where} has {n} samples; the config says {b - a}")
         else:
             index = np.arange(a, b)
+            drawn = True
             if "sample_index" in g and not np.array_equal(g["sample_index"][()], index):
                 rep.fail(f"{where}/sample_index is not [{a}, {b})")
             ref = sample_parameters(
@@ -219,8 +226,8 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
                 t_end=config.t_end,
                 indices=index,
             )
-            for name in ("part", "amplitude", "duration", "onset"):
-                wrong = np.flatnonzero(fields[name] != ref[name])
+            for name in ("part", "amplitude", "duration", "onset", *(PROTOCOL_FIELDS if "protocol" in fields else ())):
+                wrong = np.flatnonzero(_differs(fields[name], ref[name]))
                 if wrong.size:
                     rep.fail(
                         f"{where}/{name} differs from the config's draw at {wrong.size} sample(s), "
@@ -245,9 +252,14 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
             Xg = X[good]
             lo[:] = np.minimum(lo, Xg.min(axis=(0, 2)))
             hi[:] = np.maximum(hi, Xg.max(axis=(0, 2)))
-        stim = pulse(
-            fields["amplitude"][start:stop], fields["duration"][start:stop], fields["onset"][start:stop]
-        )
+        if drawn:
+            stim = sample_stimuli(config.mixture, seed=config.seed, split=split, t=config.grid,
+                                  n=config.counts[split], t_end=config.t_end, indices=index[start:stop])[1]
+        else:  # the protocol the file describes (a waveform's knots are i_app itself)
+            arrays = {k: v[start:stop] for k, v in fields.items()}
+            if "protocol" in arrays:
+                arrays |= {"t_stored": t, "waveform": I[arrays["protocol"] == "waveform"]}
+            stim = stored_stimulus(arrays)
         expect = stim.sample(t).astype(np.float32)
         iapp_wrong.extend((start + np.flatnonzero(~(expect == I).all(axis=1))).tolist())
         if thr is not None and v_index is not None:
@@ -268,7 +280,7 @@ def _inspect_split(f, rep, split, config, shard, names, N, S, thr, v_index, lo, 
         )
     if iapp_wrong:
         rep.fail(
-            f"{where}/i_app disagrees with amplitude/duration/onset at {len(iapp_wrong)} sample(s), "
+            f"{where}/i_app disagrees with the stimulus protocol at {len(iapp_wrong)} sample(s), "
             f"first {iapp_wrong[:5]}"
         )
     if fires_wrong:
@@ -360,3 +372,11 @@ def format_report(rep: InspectReport) -> str:
         lines.append("  integrity: FAILED")
         lines.extend(f"    - {p}" for p in errs)
     return "\n".join(lines)
+
+
+def _differs(stored: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Per sample: do a stored per-sample array and the config's draw differ? Shape ``(n,)``."""
+    stored, drawn = np.asarray(stored), np.asarray(drawn)
+    if stored.shape != drawn.shape:
+        return np.ones(stored.shape[0], dtype=bool)
+    return (stored != drawn).reshape(stored.shape[0], -1).any(axis=1)

@@ -23,6 +23,28 @@ options override them. A range is ``[lo, hi]`` (uniform on it) or one number (fi
 string ``"t_end"`` stands for the simulation window, so a whole-window part follows
 ``--t-end``. ``onset`` defaults to 0 (the study's convention: every pulse starts at t = 0).
 
+Kinds of part
+-------------
+A part's ``kind`` (default ``"pulse"``) says what one sample is; each kind takes its own keys:
+
+=========  ==========================================================================
+kind       one sample, and its keys besides ``name``, ``counts``, ``description``
+=========  ==========================================================================
+pulse      one rectangular pulse: ``amplitude``, ``duration``, ``onset`` (the study's)
+train      ``n_pulses`` pulses (a whole number, uniform on ``[lo, hi]``) every ``period``
+           from ``onset``; each pulse draws its own ``amplitude`` and ``duration``
+s1s2       ``n_pulses`` identical S1 pulses (default 1) every ``period``, then an S2 pulse
+           ``coupling`` after the last S1 starts, of ``s2_amplitude`` and ``s2_duration``
+           (default: the S1 ranges)
+noise      a smooth random current over the whole window (:func:`ionfno.stimulus.band_limited_noise`):
+           largest deviation ``amplitude`` around a mean ``offset`` (may be negative,
+           default 0), frequencies up to ``cutoff`` [1/time unit]
+=========  ==========================================================================
+
+Pulses that would start after the window are dropped. Trains and S1-S2 pairs must not
+overlap their own pulses (``duration`` at most ``period``; ``coupling`` at least the S1
+duration), which the part checks.
+
 Determinism
 -----------
 Sample ``i`` of a split is a pure function of ``(seed, split, i)`` and the mixture:
@@ -32,7 +54,13 @@ Sample ``i`` of a split is a pure function of ``(seed, split, i)`` and the mixtu
   parts are interleaved and every block of samples costs about the same to simulate;
 * its three uniforms ``u = (u_A, u_T, u_onset)`` come from
   ``SeedSequence(seed, spawn_key=(split_key, 1, i))``. Three are always drawn, so fixing one
-  range does not shift the others.
+  range does not shift the others. They give a pulse part its pulse, and every other kind
+  its first pulse (a noise part: its amplitude);
+* the other draws of a train, S1-S2 or noise sample come from
+  ``SeedSequence(seed, spawn_key=(split_key, 2, i))`` in a fixed order (for a train, two
+  uniforms per possible pulse whatever the count drawn), and a noise sample's waveform from
+  ``SeedSequence(seed, spawn_key=(split_key, 3, i))``: the study's kind draws exactly what
+  it drew before these kinds existed.
 
 No generator state is shared between samples, so batch size, worker count, block order and
 sharding cannot change any sample.
@@ -56,9 +84,11 @@ from typing import Any
 import numpy as np
 
 from .._io import is_json_path, preset_names, read_preset_json
+from ..stimulus import Stimulus
 from .storage import SPLITS
 
 __all__ = [
+    "PART_KINDS",
     "Part",
     "Mixture",
     "load_mixture",
@@ -66,6 +96,7 @@ __all__ = [
     "scale_counts",
     "sample_parameters",
     "part_labels",
+    "sample_stimuli",
     "SPLIT_KEYS",
 ]
 
@@ -73,12 +104,27 @@ __all__ = [
 SPLIT_KEYS: dict[str, int] = {"train": 0, "val": 1, "test": 2}
 
 Range = tuple[float | str, float | str]
-_PART_KEYS = {"name", "amplitude", "duration", "onset", "counts", "description"}
+# What one sample of a part is (module docstring), and the keys each kind takes.
+PART_KINDS: tuple[str, ...] = ("pulse", "train", "s1s2", "noise")
+_COMMON_KEYS = {"name", "kind", "counts", "description", "amplitude"}
+_KIND_KEYS: dict[str, set[str]] = {
+    "pulse": {"duration", "onset"},
+    "train": {"duration", "onset", "n_pulses", "period"},
+    "s1s2": {"duration", "onset", "n_pulses", "period", "coupling", "s2_amplitude", "s2_duration"},
+    "noise": {"offset", "cutoff"},
+}
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "pulse": ("duration",),
+    "train": ("duration", "n_pulses", "period"),
+    "s1s2": ("duration", "coupling"),
+    "noise": ("cutoff",),
+}
+_PART_KEYS = _COMMON_KEYS | set().union(*_KIND_KEYS.values())
 _MIXTURE_KEYS = {"name", "model", "description", "rationale", "t_end", "n_points", "solver", "parts", "notes"}
 _SOLVER_KEYS = {"method", "rtol", "atol", "dt", "max_steps"}
 
 
-def _as_range(name: str, part: str, v: Any) -> Range:
+def _as_range(name: str, part: str, v: Any, *, signed: bool = False) -> Range:
     if isinstance(v, (int, float, str)):
         v = [v, v]
     if not (isinstance(v, (list, tuple)) and len(v) == 2):
@@ -91,7 +137,7 @@ def _as_range(name: str, part: str, v: Any) -> Range:
             out.append(x)
         else:
             x = float(x)
-            if not math.isfinite(x) or x < 0:
+            if not math.isfinite(x) or (x < 0 and not signed):
                 raise ValueError(f"Part {part!r}: {name} bounds must be finite and >= 0, got {x}")
             out.append(x)
     if all(isinstance(x, float) for x in out) and out[0] > out[1]:
@@ -101,22 +147,38 @@ def _as_range(name: str, part: str, v: Any) -> Range:
 
 @dataclass(frozen=True)
 class Part:
-    """One component of a mixture: uniform ranges and a count per split.
+    """One component of a mixture: its kind, uniform ranges and a count per split.
 
     Parameters
     ----------
     name : str
         Label stored per sample (``"t0"``, ``"general"``, ``"nap"``, ...).
     amplitude : (lo, hi)
-        Pulse amplitude range [current unit], uniform; ``lo == hi`` fixes it.
+        Pulse amplitude range [current unit], uniform; ``lo == hi`` fixes it. For a noise
+        part: the largest deviation from ``offset``.
     duration : (lo, hi)
-        Pulse duration range [ms]; a bound may be ``"t_end"`` (the window length).
+        Pulse duration range [ms]; a bound may be ``"t_end"`` (the window length). A noise
+        part covers the window.
     counts : dict of str to int
         Samples per split at the preset size, keys ``train``, ``val``, ``test``.
     onset : (lo, hi)
-        Pulse start range [ms], default 0.
+        Start of the (first) pulse [ms], default 0.
     description : str
         What the part is for.
+    kind : {"pulse", "train", "s1s2", "noise"}
+        What one sample is (module docstring).
+    n_pulses : (lo, hi) or None
+        Pulses of a train, S1 pulses of an S1-S2 pair (whole numbers, uniform; default 1).
+    period : (lo, hi) or None
+        Time between pulse starts of a train or between S1 pulses [ms].
+    coupling : (lo, hi) or None
+        S1-S2 interval, from the start of the last S1 to the start of S2 [ms].
+    s2_amplitude, s2_duration : (lo, hi) or None
+        The S2 pulse (default: ``amplitude``, ``duration``).
+    offset : (lo, hi) or None
+        Mean current of a noise part [current unit] (may be negative; default 0).
+    cutoff : (lo, hi) or None
+        Highest frequency of a noise part [1/ms].
     """
 
     name: str
@@ -125,17 +187,59 @@ class Part:
     counts: dict[str, int]
     onset: Range = (0.0, 0.0)
     description: str = ""
+    kind: str = "pulse"
+    n_pulses: Range | None = None
+    period: Range | None = None
+    coupling: Range | None = None
+    s2_amplitude: Range | None = None
+    s2_duration: Range | None = None
+    offset: Range | None = None
+    cutoff: Range | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in PART_KINDS:
+            raise ValueError(f"Part {self.name!r}: unknown kind {self.kind!r}; expected one of {list(PART_KINDS)}")
+        if self.kind in ("train", "s1s2"):
+            self._check_no_overlap()
+
+    def _check_no_overlap(self) -> None:
+        n_lo, n_hi = self.bounds("n_pulses", math.inf)
+        if n_lo != math.floor(n_lo) or n_hi != math.floor(n_hi) or n_lo < 1:
+            raise ValueError(f"Part {self.name!r}: n_pulses must be whole numbers >= 1, got [{n_lo:g}, {n_hi:g}]")
+        d_hi = self.bounds("duration", math.inf)[1]
+        if n_hi > 1 or self.kind == "train":
+            if self.period is None:
+                raise ValueError(f"Part {self.name!r}: more than one pulse needs a period")
+            p_lo = self.bounds("period", math.inf)[0]
+            if not d_hi <= p_lo:
+                raise ValueError(
+                    f"Part {self.name!r}: pulses overlap (duration up to {d_hi:g} exceeds the period "
+                    f"from {p_lo:g})"
+                )
+        if self.kind == "s1s2":
+            c_lo = self.bounds("coupling", math.inf)[0]
+            if not d_hi <= c_lo:
+                raise ValueError(
+                    f"Part {self.name!r}: S2 starts before S1 ends (coupling from {c_lo:g}, S1 duration "
+                    f"up to {d_hi:g})"
+                )
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Part:
-        unknown = sorted(set(d) - _PART_KEYS)
+        kind = str(d.get("kind", "pulse"))
+        if kind not in PART_KINDS:
+            raise ValueError(
+                f"Mixture part {d.get('name', '?')!r}: unknown kind {kind!r}; expected one of {list(PART_KINDS)}"
+            )
+        allowed = _COMMON_KEYS | _KIND_KEYS[kind]
+        unknown = sorted(set(d) - allowed)
         if unknown:
             raise ValueError(
-                f"Unknown key(s) {unknown} in mixture part; expected some of {sorted(_PART_KEYS)}"
+                f"Unknown key(s) {unknown} in mixture part of kind {kind!r}; expected some of {sorted(allowed)}"
             )
-        for k in ("name", "amplitude", "duration", "counts"):
+        for k in ("name", "amplitude", "counts", *_REQUIRED[kind]):
             if k not in d:
-                raise ValueError(f"Mixture part {d.get('name', '?')!r} lacks {k!r}")
+                raise ValueError(f"Mixture part {d.get('name', '?')!r} (kind {kind!r}) lacks {k!r}")
         name = str(d["name"])
         counts = dict(d["counts"])
         bad = sorted(set(counts) - set(SPLITS))
@@ -147,30 +251,60 @@ class Part:
             if not (isinstance(c, int) and c >= 0):
                 raise ValueError(f"Part {name!r}: count for {s!r} must be a whole number >= 0, got {c!r}")
             out[s] = c
+        extra = {
+            k: _as_range(k, name, d[k], signed=(k == "offset"))
+            for k in ("n_pulses", "period", "coupling", "s2_amplitude", "s2_duration", "offset", "cutoff")
+            if k in d
+        }
+        if kind == "noise":
+            if "cutoff" in extra and not extra["cutoff"][0] > 0:
+                raise ValueError(f"Part {name!r}: cutoff must be > 0")
+            extra.setdefault("offset", (0.0, 0.0))
         return cls(
             name=name,
             amplitude=_as_range("amplitude", name, d["amplitude"]),
-            duration=_as_range("duration", name, d["duration"]),
+            duration=_as_range("duration", name, d["duration"] if kind != "noise" else "t_end"),
             onset=_as_range("onset", name, d.get("onset", 0.0)),
             counts=out,
             description=str(d.get("description", "")),
+            kind=kind,
+            **extra,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "amplitude": list(self.amplitude),
-            "duration": list(self.duration),
-            "onset": list(self.onset),
-            "counts": dict(self.counts),
-            "description": self.description,
-        }
+        d: dict[str, Any] = {"name": self.name}
+        if self.kind != "pulse":  # the study's kind keeps the layout it always had
+            d["kind"] = self.kind
+        d["amplitude"] = list(self.amplitude)
+        if self.kind != "noise":
+            d["duration"] = list(self.duration)
+            d["onset"] = list(self.onset)
+        for k in ("n_pulses", "period", "coupling", "s2_amplitude", "s2_duration", "offset", "cutoff"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = list(v)
+        d["counts"] = dict(self.counts)
+        d["description"] = self.description
+        return d
 
     def bounds(self, what: str, t_end: float) -> tuple[float, float]:
-        """Numeric ``(lo, hi)`` of ``amplitude``, ``duration`` or ``onset`` for window ``t_end``."""
+        """Numeric ``(lo, hi)`` of a range (``amplitude``, ``duration``, ``onset``, ...) for window ``t_end``.
+
+        The S2 ranges default to the S1 ones, ``n_pulses`` to 1 and ``offset`` to 0.
+        """
         r = getattr(self, what)
+        if r is None:
+            r = {"s2_amplitude": self.amplitude, "s2_duration": self.duration, "n_pulses": (1.0, 1.0),
+                 "offset": (0.0, 0.0)}.get(what)
+            if r is None:
+                raise ValueError(f"Part {self.name!r} of kind {self.kind!r} has no {what!r} range")
         lo, hi = (float(t_end) if x == "t_end" else float(x) for x in r)
         return lo, hi
+
+    def max_pulses(self) -> int:
+        """Most pulses one sample of this part can hold (0 for noise)."""
+        n = int(self.bounds("n_pulses", math.inf)[1])
+        return {"pulse": 1, "train": n, "s1s2": n + 1, "noise": 0}[self.kind]
 
 
 @dataclass(frozen=True)
@@ -264,6 +398,16 @@ class Mixture:
                 return p
         raise ValueError(f"Unknown part {name!r} in mixture {self.name!r}; expected one of {self.part_names}")
 
+    @property
+    def max_pulses(self) -> int:
+        """Most pulses one sample can hold: the width of the per-pulse arrays of a dataset (>= 1)."""
+        return max(1, *(p.max_pulses() for p in self.parts))
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of its parts, without repeats, in part order."""
+        return list(dict.fromkeys(p.kind for p in self.parts))
+
     def default_count(self, split: str) -> int:
         """Preset number of samples in ``split``."""
         return sum(p.counts[split] for p in self.parts)
@@ -322,7 +466,7 @@ def sample_parameters(
     t_end: float,
     indices: Sequence[int] | np.ndarray | slice | None = None,
 ) -> dict[str, np.ndarray]:
-    """Pulse parameters of the samples ``indices`` of ``split``; each a pure function of its index.
+    """Stimulus parameters of the samples ``indices`` of ``split``; each a pure function of its index.
 
     Parameters
     ----------
@@ -333,15 +477,20 @@ def sample_parameters(
     n : int, optional
         Samples in the split (scales the composition); default the preset total.
     t_end : float
-        Simulation window [ms] (resolves ``"t_end"`` bounds).
+        Simulation window [ms] (resolves ``"t_end"`` bounds; pulses starting later are dropped).
     indices : array of int or slice, optional
         Which samples (default all ``n``).
 
     Returns
     -------
     dict
-        ``amplitude``, ``duration``, ``onset`` (m,) float64; ``part`` (m,) str;
-        ``part_index`` (m,) int64; ``index`` (m,) int64.
+        ``amplitude``, ``duration``, ``onset`` (m,) float64: the (first) pulse, or for a noise
+        sample its amplitude, the window and 0; ``part`` (m,) str; ``part_index`` (m,) int64;
+        ``index`` (m,) int64; ``kind`` (m,) str (the part's); ``protocol`` (m,) str:
+        ``"pulses"`` or ``"waveform"`` (noise); ``n_pulses`` (m,) int64 and
+        ``pulse_amplitude``, ``pulse_duration``, ``pulse_onset`` (m, K) float64 with ``K =
+        mixture.max_pulses``, padded with empty pulses (0, 0, 0); ``noise_offset``,
+        ``noise_cutoff`` (m,) float64 (NaN for pulses).
     """
     if split not in SPLIT_KEYS:
         raise ValueError(f"Unknown split {split!r}; expected one of {list(SPLITS)}")
@@ -369,14 +518,134 @@ def sample_parameters(
     lo, hi = bounds[pidx, :, 0], bounds[pidx, :, 1]
     vals = np.where(lo == hi, lo, lo + (hi - lo) * u)
     names = np.array(mixture.part_names, dtype=str)
-    return {
+    kinds = np.array([p.kind for p in mixture.parts], dtype=str)
+    m, K = idx.size, mixture.max_pulses
+    out = {
         "amplitude": vals[:, 0],
         "duration": vals[:, 1],
         "onset": vals[:, 2],
-        "part": names[pidx] if idx.size else np.array([], dtype=str),
+        "part": names[pidx] if m else np.array([], dtype=str),
         "part_index": pidx.astype(np.int64),
         "index": idx,
+        "kind": kinds[pidx] if m else np.array([], dtype=str),
+        "protocol": np.full(m, "pulses", dtype=object),
+        "n_pulses": np.ones(m, dtype=np.int64),
+        "pulse_amplitude": np.zeros((m, K)),
+        "pulse_duration": np.zeros((m, K)),
+        "pulse_onset": np.zeros((m, K)),
+        "noise_offset": np.full(m, np.nan),
+        "noise_cutoff": np.full(m, np.nan),
     }
+    for j in range(m):
+        part = mixture.parts[pidx[j]]
+        rng = None
+        if part.kind != "pulse":
+            rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, 2, int(idx[j]))))
+        _draw_protocol(part, rng, out, j, t_end)
+    out["protocol"] = out["protocol"].astype(str)
+    return out
+
+
+def _uniform(part: Part, what: str, t_end: float, u: float) -> float:
+    lo, hi = part.bounds(what, t_end)
+    return lo if lo == hi else lo + (hi - lo) * u
+
+
+def _draw_protocol(part: Part, rng: np.random.Generator | None, out: dict[str, np.ndarray], j: int,
+                   t_end: float) -> None:
+    """Fill row ``j`` of the per-pulse arrays of ``out`` for a sample of ``part`` (module docstring).
+
+    The first pulse is ``out``'s ``amplitude``/``duration``/``onset`` (from the sample's first
+    three uniforms); ``rng`` gives the rest in a fixed order.
+    """
+    a0, d0, t0 = out["amplitude"][j], out["duration"][j], out["onset"][j]
+    if part.kind == "noise":
+        u_off, u_cut = rng.random(2)
+        out["protocol"][j] = "waveform"
+        out["n_pulses"][j] = 0
+        out["duration"][j], out["onset"][j] = float(t_end), 0.0
+        out["noise_offset"][j] = _uniform(part, "offset", t_end, u_off)
+        out["noise_cutoff"][j] = _uniform(part, "cutoff", t_end, u_cut)
+        return
+    amp, dur, ons = [a0], [d0], [t0]
+    if part.kind in ("train", "s1s2"):
+        n_lo, n_hi = (int(x) for x in part.bounds("n_pulses", t_end))
+        u_n, u_period = rng.random(2)
+        count = min(n_hi, n_lo + int(u_n * (n_hi - n_lo + 1)))
+        period = _uniform(part, "period", t_end, u_period) if part.period is not None else 0.0
+        if part.kind == "train":
+            # Two uniforms per possible pulse, whatever the count: pulse k's draw never moves.
+            extra = rng.random((max(0, n_hi - 1), 2))
+            for k in range(1, count):
+                amp.append(_uniform(part, "amplitude", t_end, extra[k - 1, 0]))
+                dur.append(_uniform(part, "duration", t_end, extra[k - 1, 1]))
+                ons.append(t0 + k * period)
+        else:
+            u_c, u_a2, u_d2 = rng.random(3)
+            amp += [a0] * (count - 1)
+            dur += [d0] * (count - 1)
+            ons += [t0 + k * period for k in range(1, count)]
+            amp.append(_uniform(part, "s2_amplitude", t_end, u_a2))
+            dur.append(_uniform(part, "s2_duration", t_end, u_d2))
+            ons.append(ons[-1] + _uniform(part, "coupling", t_end, u_c))
+    keep = [k for k in range(len(ons)) if k == 0 or ons[k] < t_end]  # later pulses never act
+    out["n_pulses"][j] = len(keep)
+    for c, k in enumerate(keep):
+        out["pulse_amplitude"][j, c], out["pulse_duration"][j, c], out["pulse_onset"][j, c] = amp[k], dur[k], ons[k]
+
+
+def sample_stimuli(
+    mixture: Mixture,
+    *,
+    seed: int,
+    split: str,
+    t: np.ndarray,
+    n: int | None = None,
+    t_end: float | None = None,
+    indices: Sequence[int] | np.ndarray | slice | None = None,
+) -> tuple[dict[str, np.ndarray], Stimulus]:
+    """The parameters (:func:`sample_parameters`) and the stimulus batch of samples ``indices``.
+
+    Pulse samples become :class:`~ionfno.stimulus.Pulses` (or the study's single pulses, as
+    :func:`~ionfno.stimulus.pulse`, when the mixture has no other kind); noise samples
+    become piecewise-linear waveforms with their knots on ``t`` (the stored grid), drawn by
+    :func:`~ionfno.stimulus.band_limited_noise` from ``SeedSequence(seed, spawn_key=(split_key,
+    3, i))``; a batch with both is a :class:`~ionfno.stimulus.Mixed`.
+
+    Parameters
+    ----------
+    t : ndarray, shape (N,)
+        The grid (knots of the noise waveforms).
+    t_end : float, optional
+        Window [ms], default ``t[-1]``.
+    mixture, seed, split, n, indices
+        As :func:`sample_parameters`.
+    """
+    from ..stimulus import Mixed, Pulses, band_limited_noise, pulse
+
+    t = np.asarray(t, dtype=np.float64)
+    t_end = float(t[-1] if t_end is None else t_end)
+    p = sample_parameters(mixture, seed=seed, split=split, n=n, t_end=t_end, indices=indices)
+    if mixture.kinds == ["pulse"]:  # the study's mixtures: one pulse per sample, as always
+        return p, pulse(p["amplitude"], p["duration"], p["onset"])
+    wave = np.flatnonzero(p["protocol"] == "waveform")
+    pulses = np.flatnonzero(p["protocol"] != "waveform")
+    members, rows = [], []
+    if pulses.size:
+        members.append(Pulses(p["pulse_amplitude"][pulses], p["pulse_duration"][pulses], p["pulse_onset"][pulses]))
+        rows.append(pulses)
+    if wave.size:
+        key = SPLIT_KEYS[split]
+        rngs = [
+            np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(key, 3, int(p["index"][j]))))
+            for j in wave
+        ]
+        members.append(band_limited_noise(
+            t, amplitude=p["amplitude"][wave], offset=p["noise_offset"][wave], cutoff=p["noise_cutoff"][wave],
+            rngs=rngs,
+        ))
+        rows.append(wave)
+    return p, Mixed.of(members, rows)
 
 
 def list_mixtures() -> list[str]:

@@ -1,6 +1,6 @@
 """The dataset file: one self-describing HDF5 file per dataset, and its reader.
 
-Layout (``format = "ionfno-dataset"``, ``format_version = 2``; docs/dataset-format.md is the
+Layout (``format = "ionfno-dataset"``, ``format_version = 3``; docs/dataset-format.md is the
 full description, the contract with the training code and with other tools)::
 
     /                      attrs: format, format_version, model, model_version, model_variant,
@@ -13,12 +13,25 @@ full description, the contract with the training code and with other tools)::
     /{split}/sample        (sample,) int64              0 .. n-1, position in the split
     /{split}/i_app         (sample, t) float32          sampled applied current [current_unit]
     /{split}/states        (sample, state, t) float32   every state, model order and units
-    /{split}/amplitude     (sample,) float64            pulse amplitude A [current_unit]
-    /{split}/duration      (sample,) float64            pulse length T_stim [time_unit]
-    /{split}/onset         (sample,) float64            pulse start [time_unit]
+    /pulse                 (pulse,) int64               0 .. K-1, position of a pulse in its sample
+    /{split}/amplitude     (sample,) float64            (first) pulse amplitude A [current_unit]
+    /{split}/duration      (sample,) float64            (first) pulse length T_stim [time_unit]
+    /{split}/onset         (sample,) float64            (first) pulse start [time_unit]
     /{split}/part          (sample,) str                mixture part label ("t0", "general", ...)
     /{split}/status        (sample,) int8               solver status (0 ok; see ionfno.solvers.Status)
     /{split}/fires         (sample,) bool               V crossed the model's firing threshold
+    /{split}/protocol      (sample,) str                "pulses" or "waveform" (the stimulus's form)
+    /{split}/n_pulses      (sample,) int64              pulses of the sample (0 for a waveform)
+    /{split}/pulse_amplitude (sample, pulse) float64    every pulse's amplitude, padded with 0
+    /{split}/pulse_duration  (sample, pulse) float64    every pulse's length, padded with 0
+    /{split}/pulse_onset     (sample, pulse) float64    every pulse's start, padded with 0
+
+The stimulus of every sample can be rebuilt exactly from the file: ``"pulses"`` samples are
+the sum of their ``n_pulses`` rectangular pulses; a ``"waveform"`` sample (smooth random
+currents) is the piecewise-linear current whose knots are its ``i_app`` on ``t`` (the
+generator rounds the knots to float32, so the stored values are the waveform itself). For a
+waveform sample, ``amplitude`` is its largest deviation from its mean level, ``duration`` the
+window and ``onset`` 0.
 
 Splits are ``"train"``, ``"val"`` and ``"test"``. ``t``, ``state`` and each split's ``sample``
 are HDF5 dimension scales attached to every array (the netCDF-4 convention), and every array
@@ -32,6 +45,8 @@ numbers) and a root ``shard`` attribute.
 
 Version 1 files (before the dimension scales, ``/state``, ``/state_units`` and
 ``/{split}/sample``) are read as before; xarray sees them with anonymous dimensions.
+Versions 1 and 2 (before the per-pulse protocol arrays) hold one pulse per sample, and
+:func:`read_split` gives them the arrays of version 3 (``n_pulses = 1``, one column).
 
 Storage is float32 (the simulation is float64); :func:`read_split` casts once, to the
 ``dtype`` it is given.
@@ -65,12 +80,15 @@ __all__ = [
     "write_file_image",
     "file_image",
     "dataset_fingerprint",
+    "PROTOCOL_FIELDS",
+    "protocol_arrays",
 ]
 
 FORMAT = "ionfno-dataset"
-FORMAT_VERSION = 2
-# Versions this reader opens: 1 has no dimension scales (not xarray-readable), nothing else differs.
-READABLE_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+# Versions this reader opens: 1 has no dimension scales (not xarray-readable); 1 and 2 have no
+# per-pulse protocol (one pulse per sample, given by amplitude, duration and onset).
+READABLE_VERSIONS = (1, 2, 3)
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 # Per-sample metadata arrays, each (n,): name -> storage dtype ("str" = UTF-8 variable length).
 SAMPLE_FIELDS: dict[str, str] = {
@@ -81,6 +99,16 @@ SAMPLE_FIELDS: dict[str, str] = {
     "status": "int8",
     "fires": "bool",
 }
+# The stimulus protocol of every sample (version 3): name -> storage dtype; the pulse_* arrays
+# are (sample, pulse), the others (sample,).
+PROTOCOL_FIELDS: dict[str, str] = {
+    "protocol": "str",
+    "n_pulses": "int64",
+    "pulse_amplitude": "float64",
+    "pulse_duration": "float64",
+    "pulse_onset": "float64",
+}
+_PULSE_ARRAYS = ("pulse_amplitude", "pulse_duration", "pulse_onset")
 _JSON_ATTRS = ("state_names", "state_units", "config", "counts")
 # CF flag_values/flag_meanings of /{split}/status: the codes of ionfno.solvers.Status
 # (tests/data/test_storage.py checks they agree).
@@ -147,6 +175,7 @@ def create_layout(
     attrs: Mapping[str, Any],
     storage: StorageOptions | None = None,
     sample_index: bool = False,
+    n_pulses: int = 1,
 ) -> None:
     """Create every dataset of the layout in an open, empty ``h5py.File``.
 
@@ -167,6 +196,8 @@ def create_layout(
         Compression settings (default gzip 1 + shuffle + Fletcher-32).
     sample_index : bool
         Also create ``/{split}/sample_index`` (shard files).
+    n_pulses : int
+        Width ``K`` of the per-pulse arrays (the most pulses a sample holds), >= 1.
     """
     import h5py
 
@@ -190,6 +221,11 @@ def create_layout(
     su = f.create_dataset("state_units", data=np.array(units, dtype=object), dtype=text)
     _describe(su, "unit of each state variable")
     su.dims[0].attach_scale(dim_state)
+    if int(n_pulses) < 1:
+        raise ValueError(f"n_pulses must be >= 1, got {n_pulses}")
+    dim_pulse = f.create_dataset("pulse", data=np.arange(int(n_pulses), dtype=np.int64))
+    dim_pulse.make_scale("pulse")
+    _describe(dim_pulse, "position of a pulse in its sample's protocol")
     kw = storage.h5_kwargs()
     for split in SPLITS:
         n = int(counts.get(split, 0))
@@ -212,6 +248,14 @@ def create_layout(
             long_name, unit = _FIELD_DESCRIPTIONS[name]
             unit = {"current": current_unit, "time": time_unit}.get(unit, unit)
             _describe(ds, long_name, unit, dims=(dim_sample,))
+        for name, dt in PROTOCOL_FIELDS.items():
+            wide = name in _PULSE_ARRAYS
+            ds = g.create_dataset(
+                name, shape=(n, int(n_pulses)) if wide else (n,), dtype=text if dt == "str" else dt
+            )
+            long_name, unit = _FIELD_DESCRIPTIONS[name]
+            unit = {"current": current_unit, "time": time_unit}.get(unit, unit)
+            _describe(ds, long_name, unit, dims=(dim_sample, dim_pulse) if wide else (dim_sample,))
         g["status"].attrs["flag_values"] = np.array(sorted(STATUS_FLAGS), dtype=np.int8)
         g["status"].attrs["flag_meanings"] = " ".join(STATUS_FLAGS[k] for k in sorted(STATUS_FLAGS))
         if sample_index:
@@ -233,6 +277,11 @@ _FIELD_DESCRIPTIONS: dict[str, tuple[str, str]] = {
     "part": ("mixture part the sample was drawn from", ""),
     "status": ("solver status (0 = ok)", ""),
     "fires": ("the membrane potential crossed the model's firing threshold", ""),
+    "protocol": ("form of the stimulus: pulses, or a waveform whose knots are i_app on t", ""),
+    "n_pulses": ("number of pulses of the stimulus (0 for a waveform)", ""),
+    "pulse_amplitude": ("amplitude of each pulse (0 past n_pulses)", "current"),
+    "pulse_duration": ("duration of each pulse (0 past n_pulses)", "time"),
+    "pulse_onset": ("start of each pulse (0 past n_pulses)", "time"),
 }
 
 
@@ -267,8 +316,9 @@ def write_arrays(
     splits : mapping of split -> mapping of array name -> array
         Per split: ``states`` (n, n_states, N) and ``i_app`` (n, N) (any float dtype; stored
         as float32), and optionally ``amplitude``, ``duration``, ``onset`` (default 0),
-        ``part`` (default ""), ``status`` (default 0), ``fires`` (default False). Missing
-        splits are written empty.
+        ``part`` (default ""), ``status`` (default 0), ``fires`` (default False) and the
+        protocol arrays (:data:`PROTOCOL_FIELDS`; default one pulse per sample, the
+        ``amplitude``, ``duration`` and ``onset`` given). Missing splits are written empty.
     attrs : mapping
         Root attributes; at least ``model`` and ``state_names`` (a list).
     storage : StorageOptions, optional
@@ -290,6 +340,7 @@ def write_arrays(
         raise ValueError(f"Unknown split(s) {unknown}; expected some of {list(SPLITS)}")
     n_states = len(attrs["state_names"])
     counts = {s: int(np.asarray(splits[s]["states"]).shape[0]) if s in splits else 0 for s in SPLITS}
+    width = max([1] + [np.asarray(a["pulse_amplitude"]).shape[1] for a in splits.values() if "pulse_amplitude" in a])
     attrs = dict(attrs)
     attrs.setdefault("state_units", [""] * n_states)
     attrs.setdefault("config", {})
@@ -305,7 +356,7 @@ def write_arrays(
     with atomic_path(path) as tmp:
         readable_by_umask(tmp)
         with h5py.File(tmp, "w") as f:
-            create_layout(f, t=t, n_states=n_states, counts=counts, attrs=attrs, storage=storage)
+            create_layout(f, t=t, n_states=n_states, counts=counts, attrs=attrs, storage=storage, n_pulses=width)
             for s, arrays in splits.items():
                 n = counts[s]
                 states = np.asarray(arrays["states"])
@@ -325,7 +376,30 @@ def write_arrays(
                     v = arrays.get(name)
                     v = np.full(n, dflt) if v is None else np.asarray(v)
                     f[s][name][...] = v.astype(object) if name == "part" else v
+                one = {k: f[s][k][()] for k in ("amplitude", "duration", "onset")}
+                for name, v in protocol_arrays(arrays, n, width, default=one).items():
+                    f[s][name][...] = v.astype(object) if name == "protocol" else v
     return Path(path)
+
+
+def protocol_arrays(
+    arrays: Mapping[str, Any], n: int, width: int, *, default: Mapping[str, np.ndarray] | None = None
+) -> dict[str, np.ndarray]:
+    """The protocol arrays (:data:`PROTOCOL_FIELDS`) of ``n`` samples, ``width`` pulses wide.
+
+    Arrays given in ``arrays`` are used (pulse arrays narrower than ``width`` are padded with
+    empty pulses); missing ones describe one pulse per sample, ``default``'s ``amplitude``,
+    ``duration`` and ``onset`` (zeros if not given).
+    """
+    out: dict[str, np.ndarray] = {}
+    one = {k: np.asarray((default or {}).get(k, np.zeros(n)), dtype=np.float64) for k in ("amplitude", "duration", "onset")}
+    out["protocol"] = np.asarray(arrays["protocol"], dtype=str) if "protocol" in arrays else np.full(n, "pulses")
+    out["n_pulses"] = np.asarray(arrays.get("n_pulses", np.ones(n)), dtype=np.int64)
+    for name in _PULSE_ARRAYS:
+        v = np.asarray(arrays[name], dtype=np.float64) if name in arrays else one[name.removeprefix("pulse_")][:, None]
+        v = v.reshape(n, v.shape[-1] if v.ndim == 2 else 1)
+        out[name] = np.pad(v, ((0, 0), (0, width - v.shape[1])))
+    return out
 
 
 def readable_by_umask(path: str | os.PathLike) -> None:
@@ -436,9 +510,8 @@ def open_dataset(path: str | os.PathLike) -> Any:
                 f"{str(p)!r} has dataset format version {ver}; this ionfno reads versions "
                 f"{', '.join(map(str, READABLE_VERSIONS))}"
             )
-        missing = [
-            f"/{s}/{a}" for s in SPLITS for a in ("i_app", "states", *SAMPLE_FIELDS) if f"{s}/{a}" not in f
-        ]
+        required = ("i_app", "states", *SAMPLE_FIELDS, *(PROTOCOL_FIELDS if ver >= 3 else ()))
+        missing = [f"/{s}/{a}" for s in SPLITS for a in required if f"{s}/{a}" not in f]
         if "t" not in f:
             missing.insert(0, "/t")
         if missing:
@@ -530,7 +603,12 @@ def read_split(
         ``t`` (N,), ``i_app`` (n, N), ``states`` (n, n_states, N), ``amplitude``,
         ``duration``, ``onset`` (n,) float64, ``part`` (n,) str, ``status`` (n,) int8,
         ``fires`` (n,) bool, ``index`` (n,) int64 (positions in the stored split), and
-        ``state_names`` (n_states,) str.
+        ``state_names`` (n_states,) str; the protocol: ``protocol`` (n,) str, ``n_pulses``
+        (n,) int64, ``pulse_amplitude``, ``pulse_duration``, ``pulse_onset`` (n, K) float64
+        (a version 1-2 file: one pulse per sample), and the waveform samples' knots at full
+        resolution whatever ``time_stride``: ``t_stored`` (M,) float64 (the stored grid),
+        ``waveform`` (w, M) float64 and ``waveform_rows`` (w,) int64, their positions in the
+        result.
 
     Raises
     ------
@@ -592,10 +670,27 @@ def read_split(
                 "index": idx,
                 "state_names": np.array([names[c] for c in chan], dtype=str),
             }
+            result.update(_read_protocol(f, g, idx, n, result))
         except (OSError, RuntimeError) as e:
             raise DatasetError(f"{str(path)!r}: cannot read split {split!r} (corrupted data?): {e}") from None
     return result
 
+
+
+def _read_protocol(f: Any, g: Any, idx: np.ndarray, n: int, result: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The protocol arrays of the samples ``idx`` (read_split's), and their waveforms' knots."""
+    if "protocol" in g:
+        arrays: dict[str, Any] = {k: g[k][()][idx] for k in PROTOCOL_FIELDS if k != "protocol"}
+        arrays["protocol"] = np.array(g["protocol"].asstr()[()], dtype=str)[idx] if n else np.array([], dtype=str)
+        out = protocol_arrays(arrays, idx.size, arrays["pulse_amplitude"].shape[1])
+    else:  # format 1-2: one pulse per sample
+        out = protocol_arrays({}, idx.size, 1, default=result)
+    t = np.asarray(f["t"][()], dtype=np.float64)
+    rows = np.flatnonzero(out["protocol"] == "waveform")
+    knots = np.empty((rows.size, t.shape[0]))
+    for j, r in enumerate(rows):
+        knots[j] = g["i_app"][int(idx[r])]
+    return {**out, "t_stored": t, "waveform": knots, "waveform_rows": rows.astype(np.int64)}
 
 
 def dataset_fingerprint(path: str | os.PathLike) -> str:
@@ -630,4 +725,10 @@ def dataset_fingerprint(path: str | os.PathLike) -> str:
             for name in ("amplitude", "duration", "onset", "status"):
                 h.update(np.ascontiguousarray(g[name][()]).tobytes())
             h.update("\0".join(g["part"].asstr()[()].tolist() if g["part"].shape[0] else []).encode())
+            protocol = g["protocol"].asstr()[()] if "protocol" in g and g["protocol"].shape[0] else np.array([], dtype=str)
+            if np.any(protocol != "pulses") or ("n_pulses" in g and np.any(g["n_pulses"][()] != 1)):
+                # Trains and waveforms (format 3); single pulses hash as in formats 1-2.
+                for name in ("n_pulses", *_PULSE_ARRAYS):
+                    h.update(np.ascontiguousarray(g[name][()]).tobytes())
+                h.update("\0".join(protocol.tolist()).encode())
     return h.hexdigest()[:16]

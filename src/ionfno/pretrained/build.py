@@ -90,9 +90,11 @@ def trained_input_range(
     Returns
     -------
     dict
-        ``trained_range``: ``amplitude``, ``duration``, ``onset`` as ``[min, max]`` and
-        ``n_pulses`` ``[1, 1]`` (every dataset sample is one pulse); ``parts``: the same per
-        mixture part with its sample count ``n``.
+        ``trained_range``: ``amplitude`` (of every pulse), ``duration``, ``onset`` (of the
+        first pulse) and ``n_pulses`` as ``[min, max]`` (``n_pulses`` ``[1, 1]`` for the
+        study's single pulses, 0 for a waveform), and ``current``, the values the applied
+        current took, when the split holds waveforms (smooth random currents may be negative);
+        ``parts``: the same per mixture part with its sample count ``n``.
     """
     from ..data.storage import open_dataset
 
@@ -101,15 +103,32 @@ def trained_input_range(
         n = g["amplitude"].shape[0] if n_train is None else min(int(n_train), g["amplitude"].shape[0])
         arr = {k: np.asarray(g[k][:n]) for k in ("amplitude", "duration", "onset", "status")}
         parts = np.asarray([p.decode() if isinstance(p, bytes) else str(p) for p in g["part"][:n]])
+        # Format 3: every pulse's amplitude, the pulse counts, and the waveforms' current range.
+        arr["n_pulses"] = np.asarray(g["n_pulses"][:n]) if "n_pulses" in g else np.ones(n, dtype=np.int64)
+        pulse_amp = np.asarray(g["pulse_amplitude"][:n]) if "pulse_amplitude" in g else arr["amplitude"][:, None]
+        real = np.arange(pulse_amp.shape[1])[None, :] < arr["n_pulses"][:, None]
+        arr["amp_lo"] = np.where(real, pulse_amp, np.inf).min(axis=1, initial=np.inf)
+        arr["amp_hi"] = np.where(real, pulse_amp, -np.inf).max(axis=1, initial=-np.inf)
+        waves = np.flatnonzero(np.asarray(g["protocol"].asstr()[:n]) == "waveform") if "protocol" in g and n else []
+        arr["cur_lo"], arr["cur_hi"] = np.full(n, np.inf), np.full(n, -np.inf)
+        for i in waves:
+            knots = g["i_app"][int(i)]
+            arr["cur_lo"][i], arr["cur_hi"][i] = float(knots.min()), float(knots.max())
     keep = arr["status"] == 0 if only_ok else np.ones(n, dtype=bool)
 
     def span(mask: np.ndarray) -> dict[str, Any]:
         out: dict[str, Any] = {
-            k: [float(arr[k][mask].min()), float(arr[k][mask].max())]
-            for k in ("amplitude", "duration", "onset")
+            k: [float(arr[k][mask].min()), float(arr[k][mask].max())] for k in ("duration", "onset")
         }
-        out["n_pulses"] = [1, 1]
-        return out
+        pulses = mask & (arr["n_pulses"] > 0)
+        amp = arr["amplitude"][mask]  # a waveform's: its largest deviation
+        out["amplitude"] = [float(min(amp.min(), arr["amp_lo"][pulses].min(initial=np.inf))),
+                            float(max(amp.max(), arr["amp_hi"][pulses].max(initial=-np.inf)))]
+        out["n_pulses"] = [int(arr["n_pulses"][mask].min()), int(arr["n_pulses"][mask].max())]
+        if np.isfinite(arr["cur_lo"][mask]).any():
+            out["current"] = [float(min(0.0, out["amplitude"][0], arr["cur_lo"][mask].min())),
+                              float(max(out["amplitude"][1], arr["cur_hi"][mask].max()))]
+        return {k: out[k] for k in ("amplitude", "duration", "onset", "n_pulses", "current") if k in out}
 
     if not keep.any():
         raise ValueError(f"The training split of {str(data_path)!r} has no usable samples")
@@ -175,13 +194,13 @@ def _train_command(config: dict[str, Any], data_path: Path, run_dir: Path, plann
 
 def _test_errors(sur: Any, data_path: Path, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
     """The study's metric on the test split for one surrogate: overall and per variable."""
-    from ..data.encoding import stimulus_from_arrays
+    from ..data.encoding import stored_stimulus
     from ..data.storage import read_split
     from ..evaluation.metrics import compute_errors
 
     sub = int(sur.info["subsample"])
     d = read_split(data_path, "test", dtype=np.float64, time_stride=sub)
-    stim = stimulus_from_arrays(d["amplitude"], d["duration"], d["onset"])
+    stim = stored_stimulus(d)
     x = d["i_app"] if sur.input_encoding == "point" else sur.encode(stim)
     pred = sur.predict_array(x)
     s = compute_errors(pred, d["states"], mean=mean, std=std, state_names=sur.state_names).summary()["all"]

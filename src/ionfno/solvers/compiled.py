@@ -87,8 +87,9 @@ class CompiledSolver(Solver):
         rhs, p = model.kernel(params)
         B, n = y0.shape
         N = t_eval.shape[0]
-        stops, v_start, v_end = stimulus.pieces(t_end)  # (B, K) each
-        # The compiled signature wants C-contiguous, writable float64 arrays: fresh copies.
+        # The compiled signature wants C-contiguous, writable float64 arrays: fresh copies
+        # (a protocol's pieces may be views or Fortran-ordered).
+        stops, v_start, v_end = (np.array(a, dtype=np.float64, order="C") for a in stimulus.pieces(t_end))  # (B, K)
         p = np.array(p, dtype=np.float64)
         t_eval = np.array(t_eval, dtype=np.float64)
         atol = np.array(np.broadcast_to(atol, (n,)), dtype=np.float64)
