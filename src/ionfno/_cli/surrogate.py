@@ -1,7 +1,9 @@
-"""``ionfno compare``, ``ionfno pretrained`` and ``ionfno app``: use a trained surrogate.
+"""``ionfno compare``, ``ionfno heldout``, ``ionfno pretrained`` and ``ionfno app``: use a trained surrogate.
 
 * ``compare NAME_OR_RUN`` runs the surrogate and the solver on one input and writes a figure
   and the errors (:func:`ionfno.evaluation.compare.compare_with_solver`).
+* ``heldout NAME_OR_RUN ...`` scores surrogates on the fixed-seed out-of-distribution
+  benchmark and the S1-S2 restitution curve (:mod:`ionfno.evaluation.heldout`).
 * ``pretrained list|show|build`` lists the shipped surrogates, prints a model card, or
   packages a run (:mod:`ionfno.pretrained`).
 * ``app`` serves the interactive page (:mod:`ionfno.app`, extra ``app``).
@@ -141,6 +143,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_compare)
 
     p = sub.add_parser(
+        "heldout",
+        help="score surrogates on the held-out out-of-distribution benchmark and the S1-S2 restitution curve",
+        description="Score one or more surrogates of the same ionic model (pretrained names, run folders or "
+        "checkpoints) on fixed-seed protocols outside the study's single pulse at t = 0: a shifted pulse, "
+        "two "
+        "pulses, slow and fast pacing trains, S1-S2 pairs and smooth random currents (ranges of the model's "
+        "general mixture), against the solver; and the S1-S2 restitution curve (APD90 of the S2 beat against "
+        "the coupling interval). Writes OUT/heldout.json, OUT/heldout.csv, OUT/heldout-LABEL.png "
+        "(V per kind) "
+        "and OUT/restitution.png.",
+    )
+    p.add_argument("surrogates", nargs="+", metavar="NAME_OR_RUN",
+                   help="pretrained name, run folder or .pt checkpoint; LABEL=NAME_OR_RUN names it in tables")
+    p.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    p.add_argument("--n-per-kind", type=int, default=16, help="samples per kind (default 16)")
+    p.add_argument("--seed", type=int, default=None, help="draw seed (default: the benchmark's fixed seed)")
+    p.add_argument("--restitution-points", type=int, default=16,
+                   help="coupling intervals (default 16; 0 skips)")
+    p.add_argument(
+        "--checkpoint", choices=["best", "last"], default="best", help="for a run folder (default best)"
+    )
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.set_defaults(func=cmd_heldout)
+
+    p = sub.add_parser(
         "pretrained",
         help="list, show or build pretrained surrogates",
         description="Pretrained surrogates load by name (`Surrogate.load('ord')`, `ionfno predict "
@@ -217,6 +244,82 @@ def _load(name_or_path: str, which: str = "best"):
     from ..surrogate import Surrogate
 
     return Surrogate.load(name_or_path, which=which)
+
+
+def cmd_heldout(args: argparse.Namespace) -> int:
+    import csv
+
+    import numpy as np
+    import torch
+
+    from .._io import atomic_path, write_json_atomic
+    from ..cli import CLIError
+    from ..evaluation.heldout import HELDOUT_KINDS, HELDOUT_SEED, evaluate_heldout, restitution_curve
+    from ..evaluation.plots import plot_ood, plot_restitution
+
+    for flag, v, lo in (("--n-per-kind", args.n_per_kind, 1), ("--threads", args.threads, 1),
+                        ("--restitution-points", args.restitution_points, 0)):
+        if v < lo:
+            raise CLIError(f"{flag} must be >= {lo}, got {v}")
+    if args.out.exists() and not args.out.is_dir():
+        raise CLIError(f"--out {str(args.out)!r} exists and is not a folder")
+    labelled = []
+    for item in args.surrogates:
+        label, _, src = item.rpartition("=") if "=" in item else ("", "", item)
+        labelled.append((label or Path(src).name, src))
+    labels = [lab for lab, _ in labelled]
+    if len(set(labels)) != len(labels):
+        raise CLIError(f"two surrogates share a label in {labels}; name them LABEL=NAME_OR_RUN")
+    torch.set_num_threads(args.threads)
+    surs = [(lab, _load(src, args.checkpoint)) for lab, src in labelled]
+    models = {s.model_name for _, s in surs}
+    if len(models) != 1:
+        raise CLIError(f"the surrogates must share one ionic model, got {sorted(models)}")
+    seed = HELDOUT_SEED if args.seed is None else args.seed
+    args.out.mkdir(parents=True, exist_ok=True)
+    results, curves, rows = {}, {}, []
+    for lab, sur in surs:
+        r = evaluate_heldout(sur, n_per_kind=args.n_per_kind, seed=seed)
+        traces = r.pop("traces")
+        results[lab] = r
+        fig = plot_ood(next(iter(traces.values()))["t"],
+                       {k: {"i_app": v["i_app"][:4], "true": v["true"][:4], "pred": v["pred"][:4]}
+                        for k, v in traces.items()}, time_unit=sur.time_unit)
+        with atomic_path(args.out / f"heldout-{lab}.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=90)
+        for kind, c in r["cases"].items():
+            row = {k: v for k, v in c.items() if k != "description"}
+            rows.append({"surrogate": lab, "kind": kind, **row})
+        if args.restitution_points:
+            curves[lab] = restitution_curve(sur, n=args.restitution_points)
+            results[lab]["restitution"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v)
+                                           for k, v in curves[lab].items()}
+    if curves:
+        fig = plot_restitution(curves, time_unit=surs[0][1].time_unit)
+        with atomic_path(args.out / "restitution.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=100)
+    write_json_atomic(args.out / "heldout.json", {"model": models.pop(), "seed": seed, "surrogates": results})
+    keys = sorted({k for r in rows for k in r}, key=lambda k: (k not in ("surrogate", "kind"), k))
+    with atomic_path(args.out / "heldout.csv") as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=keys)
+        w.writeheader()
+        w.writerows(rows)
+
+    print(f"held-out benchmark, seed {seed}, {args.n_per_kind} samples per kind (study metric, %; "
+          "APD90 error over beats where both fire, ms)")
+    print("| surrogate | " + " | ".join(HELDOUT_KINDS) + " | restitution APD90 error |")
+    print("|---" * (len(HELDOUT_KINDS) + 2) + "|")
+    for lab, r in results.items():
+        cells = []
+        for k in HELDOUT_KINDS:
+            c = r["cases"][k]
+            apd = c.get("apd90_mae", float("nan"))
+            cells.append(f"{100 * c['rel_l2']:.2f}" + ("" if not np.isfinite(apd) else f" ({apd:.1f} ms)"))
+        rest = r.get("restitution", {}).get("apd90_mae")
+        print(f"| {lab} | " + " | ".join(cells) + f" | {'-' if rest is None else f'{rest:.1f} ms'} |")
+    extra = ", restitution.png" if curves else ""
+    print(f"wrote {args.out}/heldout.json, heldout.csv, heldout-*.png{extra}")
+    return 0
 
 
 def cmd_compare(args: argparse.Namespace) -> int:

@@ -27,6 +27,7 @@ __all__ = [
     "plot_tuning_history",
     "plot_biomarker_scatter",
     "plot_ood",
+    "plot_restitution",
 ]
 
 TRUE_STYLE = {"color": "black", "lw": 1.2, "label": "solver"}
@@ -383,4 +384,38 @@ def plot_ood(
             ax.tick_params(labelsize=6)
     axes[0, 0].set_ylabel("I_app", fontsize=7)
     axes[1, 0].set_ylabel(f"{v_name} [{v_unit}] (solid: solver, dashed: FNO)", fontsize=7)
+    return fig
+
+
+def plot_restitution(curves: Mapping[str, Mapping[str, Any]], *, time_unit: str = "ms") -> Any:
+    """S1-S2 restitution: APD90 of the S2 beat against the coupling interval, solver and surrogates.
+
+    Parameters
+    ----------
+    curves : mapping of str to dict
+        Label -> :func:`ionfno.evaluation.heldout.restitution_curve` result. The solver's
+        curve is drawn once (from the first), each surrogate's as markers; an S2 that does not
+        fire (or not repolarise) in the window is drawn at APD90 = 0 as an open marker.
+    """
+    fig = _figure((5.2, 3.6))
+    ax = fig.subplots()
+    first = next(iter(curves.values()))
+    ci = np.asarray(first["coupling"])
+    at = np.asarray(first["apd90_true"], dtype=float)
+    ax.plot(ci, np.where(np.isfinite(at), at, np.nan), **TRUE_STYLE, marker="o", ms=3)
+    fails = ~np.isfinite(at)
+    if fails.any():
+        ax.plot(ci[fails], np.zeros(fails.sum()), "o", mfc="none", color="black", ms=5,
+                label="solver: no S2 AP")
+    for j, (label, c) in enumerate(curves.items()):
+        ap = np.asarray(c["apd90_pred"], dtype=float)
+        colour = f"C{(j + 1) % 10}"
+        ax.plot(ci, np.where(np.isfinite(ap), ap, np.nan), ls="--", marker="s", ms=3, color=colour,
+                label=f"{label} (APD90 error {c['apd90_mae']:.3g} {time_unit})")
+        miss = ~np.isfinite(ap)
+        if miss.any():
+            ax.plot(ci[miss], np.zeros(miss.sum()), "s", mfc="none", color=colour, ms=5)
+    ax.set_xlabel(f"S1-S2 coupling interval [{time_unit}]")
+    ax.set_ylabel(f"APD90 of the S2 beat [{time_unit}]")
+    ax.legend(fontsize=7)
     return fig
