@@ -19,7 +19,8 @@ the ``test`` stream: independent of every training set, which use seeds 0, 1, ..
 Scores per kind: the study's metric (relative L2 over time in the space normalised with the
 surrogate's own training statistics, mean over states, then over samples), V in physical
 units, and **per beat**: the window is cut at every pulse onset, each beat's biomarkers
-(:func:`ionfno.evaluation.biomarkers.compute_biomarkers`, rest = V at the beat's onset) are
+(:func:`ionfno.evaluation.biomarkers.compute_biomarkers`, rest = V at the grid point at or
+just before the beat's onset) are
 compared: firing agreement per beat and the APD90 error over beats where both fire.
 
 :func:`restitution_curve`: one S1 at t = 0 and an S2 at coupling intervals across the S1-S2
@@ -143,20 +144,25 @@ def beat_biomarkers(v: np.ndarray, t: np.ndarray, onsets: np.ndarray, *, thresho
         Membrane potential [V unit] on ``t``.
     t : ndarray, shape (N,)
     onsets : ndarray, shape (K,)
-        Sorted pulse onsets [ms]; beat ``k`` runs from ``onsets[k]`` to ``onsets[k + 1]``
-        (the last to the end of the window). Beats with fewer than 3 grid points are skipped.
+        Sorted pulse onsets [ms]; beat ``k`` runs from the last grid point at or before
+        ``onsets[k]`` up to that of ``onsets[k + 1]`` (the last to the end of the window).
+        Beats with fewer than 3 grid points are skipped.
 
     Returns
     -------
     Biomarkers
-        Shape ``(beats,)``; rest = V at the beat's first grid point.
+        Shape ``(beats,)``; rest = V at the beat's first grid point (before its pulse acts).
     """
     from .biomarkers import Biomarkers, compute_biomarkers
 
     segs = []
-    edges = list(onsets) + [np.inf]
+    # A beat starts at the last grid point at or before its onset: the first point after it may
+    # already be on the upstroke (a 1 ms upstroke on a 0.79 ms grid), which as the rest level
+    # would shorten the APD.
+    first = np.maximum(np.searchsorted(t, onsets, side="right") - 1, 0)
+    stop = np.append(first[1:], t.shape[0])
     for k in range(len(onsets)):
-        idx = np.flatnonzero((t >= edges[k]) & (t < edges[k + 1]))
+        idx = np.arange(first[k], max(stop[k], first[k]))
         if idx.size >= 3:
             segs.append(compute_biomarkers(v[idx], t[idx] - t[idx[0]], threshold=threshold))
     if not segs:
@@ -306,7 +312,8 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     ----------
     sur : ionfno.surrogate.Surrogate
     n : int
-        Coupling intervals, evenly spread over the S1-S2 part's range (ignored with ``couplings``).
+        Coupling intervals, evenly spread over the S1-S2 part's range, up to where an S2 beat
+        as long as the S1 beat still repolarises in the window (ignored with ``couplings``).
     couplings : sequence of float, optional
         Coupling intervals [ms].
     solver : dict, optional
@@ -322,6 +329,7 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     from ..data.biomarkers import firing_threshold
     from ..ionic import get_model
     from ..stimulus import Pulses
+    from .biomarkers import compute_biomarkers
 
     g = _general(sur.model_name)
     part = g.part("s1s2")
@@ -331,9 +339,21 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     lo, hi = part.bounds("s2_amplitude", T)
     a2 = lo + 0.75 * (hi - lo)
     d2 = float(np.mean(part.bounds("s2_duration", T)))
+    model = get_model(sur.model_name)
+    solver = dict(g.solver if solver is None else solver)
+    sub = int(sur.info["subsample"])
+    t = np.linspace(0.0, T, int(sur.info["n_points_stored"]))[::sub]
+    iv = list(sur.state_names).index("V") if "V" in sur.state_names else 0
+    thr = firing_threshold(sur.model_name)
     if couplings is None:
+        # Up to the part's longest interval, but early enough for the S2 beat to repolarise
+        # inside the window (its APD90 is at most about the S1's, from rest).
         c_lo, c_hi = part.bounds("coupling", T)
-        couplings = np.linspace(c_lo, min(c_hi, T - 1.0), int(n))
+        s1 = _truth(model, Pulses(np.array([[a1]]), np.array([[d1]]), np.zeros((1, 1))), sur, solver)
+        apd1 = compute_biomarkers(s1.states[:, iv, ::sub], t, threshold=thr).apd90[0]
+        if np.isfinite(apd1):
+            c_hi = min(c_hi, T - 1.1 * apd1)
+        couplings = np.linspace(c_lo, max(c_lo, min(c_hi, T - 1.0)), int(n))
     ci = np.asarray(couplings, dtype=np.float64)
     if ci.ndim != 1 or ci.size < 1 or np.any(ci <= d1) or np.any(ci >= T):
         raise ValueError(
@@ -343,14 +363,9 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     st = Pulses(np.column_stack([np.full(B, a1), np.full(B, a2)]),
                 np.column_stack([np.full(B, d1), np.full(B, d2)]),
                 np.column_stack([np.zeros(B), ci]))
-    model = get_model(sur.model_name)
-    traj = _truth(model, st, sur, dict(g.solver if solver is None else solver))
-    sub = int(sur.info["subsample"])
-    t = np.linspace(0.0, T, int(sur.info["n_points_stored"]))[::sub]
-    iv = list(sur.state_names).index("V") if "V" in sur.state_names else 0
+    traj = _truth(model, st, sur, solver)
     true_v = traj.states[:, iv, ::sub]
     pred_v = _predict(sur, st)[:, iv]
-    thr = firing_threshold(sur.model_name)
     out: dict[str, Any] = {"coupling": ci, "s1": (a1, d1), "s2": (a2, d2)}
     for who, v in (("true", true_v), ("pred", pred_v)):
         s2 = [beat_biomarkers(v[b], t, np.array([0.0, ci[b]]), threshold=thr) for b in range(B)]
