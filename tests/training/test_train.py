@@ -68,7 +68,7 @@ def test_run_folder_holds_checkpoints_metrics_and_test_errors(synthetic_h5, tmp_
     assert last["epoch"] == 6 and last["finished"] is True
     assert last["data_info"]["state_names"] == ["V", "w"]
     assert last["data_info"]["n_points"] == 128 and last["data_info"]["t_end"] == 100.0
-    assert set(last["normalizers"]) == {"kind", "input", "output"}
+    assert set(last["normalizers"]) == {"kind", "input_kind", "input", "output"}
     assert last["config"]["train"]["epochs"] == 6
 
     tm = res.test_metrics
@@ -344,3 +344,33 @@ def test_a_full_disk_while_checkpointing_is_a_clean_error_and_the_run_resumes(
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporary file left
     assert main(args) == 0  # space is back: the same command resumes
     assert load_checkpoint(out / "last.pt")["epoch"] == 3
+
+
+def test_a_channel_input_normaliser_keeps_the_pointwise_outputs_and_their_metric(synthetic_h5, tmp_path):
+    # data.input_normalization=channel: one mean/std for the current, the study's point-wise
+    # statistics for the states (so the study's metric is unchanged); saved, reloaded, and a
+    # current where every training current was zero is no longer blown up by a tiny std.
+    from ionfno.data.normalize import ChannelNormalizer, PointwiseNormalizer
+    from ionfno.surrogate import Surrogate
+
+    cfg = tiny("n_train=8", "n_val=4", "epochs=1", "data.input_normalization=channel")
+    train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False)
+    ck = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert ck["normalizers"]["kind"] == "pointwise" and ck["normalizers"]["input_kind"] == "channel"
+    sur = Surrogate.load(tmp_path / "run", which="last")
+    assert isinstance(sur._in_norm, ChannelNormalizer) and isinstance(sur._out_norm, PointwiseNormalizer)
+    assert sur.output_statistics() is not None
+    late = np.zeros((1, sur.t.shape[0]), dtype=np.float32)
+    late[0, -5:] = 2.0  # the synthetic training pulses all start at t = 0
+    enc = sur._in_norm.encode(torch.from_numpy(late)[:, None, :])
+    assert float(enc.abs().max()) < 10.0
+    # the default follows data.normalization, and older checkpoints without input_kind load
+    cfg = tiny("n_train=8", "n_val=4", "epochs=1")
+    train(cfg, synthetic_h5, tmp_path / "run2", device="cpu", progress=False)
+    ck = load_checkpoint(tmp_path / "run2" / "last.pt")
+    assert ck["normalizers"]["input_kind"] == "pointwise"
+    del ck["normalizers"]["input_kind"]
+    torch.save(ck, tmp_path / "old.pt")
+    assert isinstance(Surrogate.load(tmp_path / "old.pt")._in_norm, PointwiseNormalizer)
+    with pytest.raises(ValueError, match="input_normalization"):
+        tiny("data.input_normalization=global")

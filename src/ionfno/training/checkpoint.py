@@ -5,7 +5,8 @@ Layout (version 1)::
     {"format": "ionfno-checkpoint", "version": 1, "ionfno_version": str,
      "config": asdict(RunConfig),            # the model is rebuilt from this
      "model": state_dict,
-     "normalizers": {"kind": str, "input": state_dict, "output": state_dict},
+     "normalizers": {"kind": str, "input_kind": str (absent before 2026-12: = kind),
+                     "input": state_dict, "output": state_dict},
      "optimizer": state_dict, "scheduler": state_dict,
      "epoch": int,                           # epochs completed
      "best_val": float, "best_epoch": int,

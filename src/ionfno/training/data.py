@@ -156,7 +156,7 @@ def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
     val = read_split_tensors(path, "val", limit=cfg.data.n_val, **_read_args(cfg))
     check_grid(cfg, int(train.t.shape[0]))
     data_info = _data_info(path, info, train, cfg)
-    in_norm, out_norm = fit_normalizers(cfg.data.normalization, train)
+    in_norm, out_norm = fit_normalizers(cfg.data.normalization, train, cfg.data.input_normalization)
     t_end = data_info["t_end"]
     train_ds = OperatorDataset(train, t_end, in_norm, out_norm)
     del train  # the raw split: only the normalised pairs are kept

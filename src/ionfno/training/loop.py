@@ -434,6 +434,9 @@ def _payload(
         "model": model_state,
         "normalizers": {
             "kind": cfg.data.normalization,
+            "input_kind": cfg.data.normalization
+            if cfg.data.input_normalization == "same"
+            else cfg.data.input_normalization,
             "input": data.input_normalizer.state_dict(),
             "output": data.output_normalizer.state_dict(),
         },

@@ -68,14 +68,19 @@ def _normalizer_class(kind: str) -> Any:
         raise ValueError(f"Unknown normalization {kind!r}; expected one of {sorted(NORMALIZERS)}") from None
 
 
-def fit_normalizers(kind: str, data: Any) -> tuple[torch.nn.Module, torch.nn.Module]:
+def fit_normalizers(
+    kind: str, data: Any, input_kind: str | None = None
+) -> tuple[torch.nn.Module, torch.nn.Module]:
     """Fit the input (current) and output (states) normalisers on training data.
 
     Parameters
     ----------
     kind : {"pointwise", "channel"}
+        The output normaliser (and the input's unless ``input_kind`` is given).
     data : ionfno.data.dataset.SplitData
         The training split.
+    input_kind : {"pointwise", "channel", "same"}, optional
+        The input normaliser; None or "same" follow ``kind``.
 
     Returns
     -------
@@ -83,7 +88,8 @@ def fit_normalizers(kind: str, data: Any) -> tuple[torch.nn.Module, torch.nn.Mod
         Acting on ``(n, 1, N)`` and ``(n, n_states, N)`` tensors.
     """
     cls = _normalizer_class(kind)
-    return cls.fit(data.i_app[:, None, :]), cls.fit(data.states)
+    in_cls = cls if input_kind in (None, "same") else _normalizer_class(input_kind)
+    return in_cls.fit(data.i_app[:, None, :]), cls.fit(data.states)
 
 
 def normalizer_from_state(kind: str, state: dict[str, torch.Tensor]) -> torch.nn.Module:
@@ -143,11 +149,12 @@ class Trained:
         )
         info = dict(ck["data_info"])
         kind = ck["normalizers"]["kind"]
+        in_kind = ck["normalizers"].get("input_kind", kind)  # older checkpoints: one kind
         model = build_model(cfg, int(info["in_channels"]), len(info["state_names"]))
         model.load_state_dict(ck["model"])
         return cls(
             model=model.to(dev).eval(),
-            input_normalizer=normalizer_from_state(kind, ck["normalizers"]["input"]).to(dev),
+            input_normalizer=normalizer_from_state(in_kind, ck["normalizers"]["input"]).to(dev),
             output_normalizer=normalizer_from_state(kind, ck["normalizers"]["output"]).to(dev),
             config=cfg,
             data_info=info,
