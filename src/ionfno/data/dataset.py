@@ -76,6 +76,7 @@ def read_split_tensors(
     only_ok: bool = True,
     limit: int | None = None,
     input_encoding: str = "point",
+    indices: np.ndarray | None = None,
 ) -> SplitData:
     """Read one split and cast it to float32, keeping every ``subsample``-th time point.
 
@@ -90,6 +91,9 @@ def read_split_tensors(
         Drop samples whose solver status is not ok.
     limit : int, optional
         Keep only the first ``limit`` samples.
+    indices : ndarray of int, optional
+        Read only these samples (increasing positions in the stored split; instead of
+        ``limit``): a block of a split streamed from the file.
     input_encoding : {"point", "cell_average"}
         ``i_app`` as stored (point samples, the study's input) or the mean current over each
         kept point's cell, computed exactly from each sample's stored protocol: its pulses, or
@@ -102,8 +106,11 @@ def read_split_tensors(
     """
     from .storage import open_dataset, read_split, split_sizes
 
-    indices = None
-    if limit is not None:
+    if indices is not None:
+        if limit is not None:
+            raise ValueError("give limit or indices, not both")
+        indices = np.asarray(indices, dtype=np.int64)
+    elif limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be >= 1, got {limit}")
         indices = np.arange(min(limit, split_sizes(path)[split]))

@@ -50,6 +50,7 @@ __all__ = [
 
 Normalization = Literal["pointwise", "channel"]
 InputNormalization = Literal["same", "pointwise", "channel"]
+Loading = Literal["auto", "memory", "stream"]
 InputEncoding = Literal["point", "cell_average"]
 Block = Literal["classic", "zongyi", "residual"]
 Activation = Literal["gelu", "relu", "tanh", "leaky_relu"]
@@ -75,6 +76,10 @@ class DataConfig:
     # point-wise input normaliser of a study-style ORd model a pulse at 300 ms enters the FNO
     # 100-170x larger than any training input (its std there is 0.35 uA/uF).
     input_normalization: InputNormalization = "same"
+    # The training split in memory ("memory"), read from the file block by block every epoch
+    # ("stream": data larger than memory; block-shuffled order, ionfno.training.streaming), or
+    # streamed only when it would not fit in half of the available memory ("auto").
+    loading: Loading = "auto"
     # The FNO's current channel: "point" = I_app sampled at the grid points (the study's),
     # "cell_average" = the mean current over each point's cell, computed exactly from the
     # stored pulse parameters, so pulses shorter than the grid spacing keep their charge

@@ -10,6 +10,7 @@ read by rank 0 and shared with the ranks it starts.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +31,10 @@ class Prepared:
 
     Attributes
     ----------
-    train, val : OperatorDataset
-        ``x`` of shape ``(n, 2, N)``, ``y`` of shape ``(n, n_states, N)``.
+    train : OperatorDataset or StreamedSplit
+        ``x`` of shape ``(n, 2, N)``, ``y`` of shape ``(n, n_states, N)``; or the same read
+        from the file every epoch (:mod:`~ionfno.training.streaming`).
+    val : OperatorDataset
     test : OperatorDataset or None
         None when the file has no usable test sample.
     coarse_x, coarse_y : Tensor or None
@@ -42,7 +45,7 @@ class Prepared:
         The checkpoint's ``data_info`` (model, state names and units, grid, source file).
     """
 
-    train: OperatorDataset
+    train: Any  # OperatorDataset or StreamedSplit
     val: OperatorDataset
     test: OperatorDataset | None
     coarse_x: torch.Tensor | None
@@ -59,17 +62,25 @@ class Prepared:
     def n_points(self) -> int:
         return int(self.data_info["n_points"])
 
-    def grid(self, coarse: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training pairs of an epoch: the coarse grid's or the full grid's."""
+    @property
+    def streamed(self) -> bool:
+        """Whether the training split is read from the file every epoch (:mod:`.streaming`)."""
+        return not isinstance(self.train, OperatorDataset)
+
+    def grid(self, coarse: bool) -> tuple[Any, torch.Tensor | None]:
+        """The training pairs of an epoch: the coarse grid's or the full grid's (a streamed
+        split stands for both tensors: ``(StreamedSplit, None)``)."""
         if coarse:
             assert self.coarse_x is not None and self.coarse_y is not None
             return self.coarse_x, self.coarse_y
+        if self.streamed:
+            return self.train, None
         return self.train.x, self.train.y
 
     def shared_tensors(self) -> Iterator[torch.Tensor]:
         """The large tensors (what goes to shared memory for spawned ranks)."""
         for ds in (self.train, self.val, self.test):
-            if ds is not None:
+            if isinstance(ds, OperatorDataset):
                 yield from (ds.x, ds.y)
         for t in (self.coarse_x, self.coarse_y):
             if t is not None:
@@ -80,11 +91,11 @@ class Prepared:
         otherwise they stay in host memory and batches are streamed through pinned buffers."""
         if device.type != "cuda":
             return
-        splits = [ds for ds in (self.train, self.val, self.test) if ds is not None]
-        nbytes = sum(t.numel() * t.element_size() for d in splits[:2] for t in (d.x, d.y))
+        splits = [ds for ds in (self.train, self.val) if isinstance(ds, OperatorDataset)]
+        nbytes = sum(t.numel() * t.element_size() for d in splits for t in (d.x, d.y))
         free, _ = torch.cuda.mem_get_info(device)
         if nbytes < 0.5 * free:
-            for ds in splits[:2]:
+            for ds in splits:
                 ds.to(device)
 
 
@@ -140,8 +151,43 @@ def _read_args(cfg: RunConfig) -> dict[str, Any]:
     return {"subsample": d.subsample, "only_ok": d.only_ok, "input_encoding": d.input_encoding}
 
 
+def _usable_rows(path: Path, split: str, limit: int | None, only_ok: bool) -> Any:
+    import numpy as np
+
+    from ..data.storage import open_dataset
+
+    with open_dataset(path) as f:
+        status = np.asarray(f[split]["status"][()])
+    rows = np.arange(status.shape[0] if limit is None else min(limit, status.shape[0]))
+    return rows[status[rows] == 0] if only_ok else rows
+
+
+def _streams(cfg: RunConfig, path: Path, info: dict[str, Any]) -> bool:
+    """Whether the training split is streamed (``data.loading``; "auto": it would not fit)."""
+    from ..data.storage import split_sizes
+    from .streaming import MEMORY_FRACTION, available_memory, split_nbytes
+
+    d = cfg.data
+    if d.loading != "auto":
+        return d.loading == "stream"
+    n = split_sizes(path).get("train", 0)
+    n = n if d.n_train is None else min(n, d.n_train)
+    n_points = -(-int(info["n_points"]) // d.subsample)
+    need, avail = split_nbytes(n, len(info["state_names"]), n_points), available_memory()
+    if need <= MEMORY_FRACTION * avail:
+        return False
+    print(
+        f"train: streaming the training split from {str(path)!r}: in memory it would take "
+        f"{need / 2**30:.1f} GiB of the {avail / 2**30:.1f} GiB available (data.loading=memory forces it)",
+        file=sys.stderr,
+        flush=True,
+    )
+    return True
+
+
 def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
-    """Read and normalise the splits of ``data_path`` for ``cfg`` (CPU tensors).
+    """Read and normalise the splits of ``data_path`` for ``cfg`` (CPU tensors; the training
+    split streamed from the file when ``data.loading`` says so, :mod:`~ionfno.training.streaming`).
 
     Raises
     ------
@@ -152,6 +198,8 @@ def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
 
     path = Path(data_path)
     info = dataset_info(path)
+    if _streams(cfg, path, info):
+        return _prepare_streamed(cfg, path, info)
     train = read_split_tensors(path, "train", limit=cfg.data.n_train, **_read_args(cfg))
     val = read_split_tensors(path, "val", limit=cfg.data.n_val, **_read_args(cfg))
     check_grid(cfg, int(train.t.shape[0]))
@@ -170,3 +218,32 @@ def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
         coarse_x = train_ds.x[..., ::k].contiguous()  # (n, 2, ceil(N / k))
         coarse_y = train_ds.y[..., ::k].contiguous()  # (n, S, ceil(N / k))
     return Prepared(train_ds, val_ds, test_ds, coarse_x, coarse_y, in_norm, out_norm, data_info)
+
+
+def _prepare_streamed(cfg: RunConfig, path: Path, info: dict[str, Any]) -> Prepared:
+    from .streaming import StreamedSplit, fit_normalizers_streamed
+
+    if cfg.train.coarse_epochs:
+        raise ValueError(
+            "a streamed training split (data.loading) has no coarse-grid copy for the curriculum: "
+            "set train.coarse_epochs=0, or data.loading=memory"
+        )
+    d = cfg.data
+    rows = _usable_rows(path, "train", d.n_train, d.only_ok)
+    if rows.size == 0:
+        raise ValueError(f"Split 'train' of {str(path)!r} has no usable samples")
+    read_kw = {"subsample": d.subsample, "input_encoding": d.input_encoding}
+    first = read_split_tensors(path, "train", indices=rows[:1], only_ok=False, **read_kw)
+    check_grid(cfg, int(first.t.shape[0]))
+    data_info = _data_info(path, info, first, cfg)
+    in_norm, out_norm = fit_normalizers_streamed(
+        d.normalization, d.input_normalization, path, "train", rows, read_kw
+    )
+    t_end = data_info["t_end"]
+    train_ds = StreamedSplit(path, "train", rows, read_kw, t_end, in_norm, out_norm,
+                             n_states=len(data_info["state_names"]), n_points=int(first.t.shape[0]))
+    val = read_split_tensors(path, "val", limit=d.n_val, **_read_args(cfg))
+    val_ds = OperatorDataset(val, t_end, in_norm, out_norm)
+    test = _read_test(path, cfg)
+    test_ds = None if test is None else OperatorDataset(test, t_end, in_norm, out_norm)
+    return Prepared(train_ds, val_ds, test_ds, None, None, in_norm, out_norm, data_info)

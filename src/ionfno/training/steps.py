@@ -69,19 +69,11 @@ def _epoch(
     process); returns the sum of this rank's (weighted) batch losses, a 0-d float64 tensor on
     ``device``."""
     model.train()
-    n = x.shape[0]
-    order = torch.randperm(n, generator=generator)  # the same on every rank
     # Host -> GPU copies (data too large to keep on the GPU): gather the batch into pinned memory
     # (torch's caching host allocator) so that the copy is asynchronous.
     stream_in = device.type == "cuda" and x.device.type == "cpu"
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for start in range(0, n, batch_size):
-        batch = order[start : start + batch_size]
-        idx = torch.tensor_split(batch, world_size)[rank] if world_size > 1 else batch
-        # A rank without samples in a short last batch still joins the gradient sum, with zero.
-        weight = idx.numel() / batch.numel()
-        idx = (idx if idx.numel() else batch[:1]).to(x.device)
-        xb, yb = x[idx], y[idx]  # (b, C_in, N), (b, S, N)
+    for xb, yb, weight in _shares(x, y, batch_size, generator, rank, world_size):
         if stream_in:
             xb = xb.pin_memory().to(device, non_blocking=True)
             yb = yb.pin_memory().to(device, non_blocking=True)
@@ -97,6 +89,32 @@ def _epoch(
             batch_scheduler.step()
         total += loss.detach()
     return total
+
+
+def _shares(
+    x: Any, y: torch.Tensor | None, batch_size: int, generator: torch.Generator, rank: int, world_size: int
+) -> Any:
+    """This rank's share ``(x_b, y_b, weight)`` of every batch of an epoch, in the shuffled order.
+
+    ``x, y`` are the in-memory tensors, or ``x`` a streamed split (``batches()``) and ``y`` None.
+    ``weight`` is the share's fraction of its batch; a rank without samples in a short last
+    batch still joins the gradient sum, with one sample at weight zero.
+    """
+    if hasattr(x, "batches"):
+        for bx, by in x.batches(batch_size, generator):
+            rows = torch.arange(bx.shape[0])
+            idx = torch.tensor_split(rows, world_size)[rank] if world_size > 1 else rows
+            weight = idx.numel() / rows.numel()
+            idx = idx if idx.numel() else rows[:1]
+            yield bx[idx], by[idx], weight
+        return
+    order = torch.randperm(x.shape[0], generator=generator)  # the same on every rank
+    for start in range(0, x.shape[0], batch_size):
+        batch = order[start : start + batch_size]
+        idx = torch.tensor_split(batch, world_size)[rank] if world_size > 1 else batch
+        weight = idx.numel() / batch.numel()
+        idx = (idx if idx.numel() else batch[:1]).to(x.device)
+        yield x[idx], y[idx], weight  # (b, C_in, N), (b, S, N)
 
 
 def _per_variable_errors(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:

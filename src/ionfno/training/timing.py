@@ -36,12 +36,13 @@ def probe_epoch_seconds(
     *,
     cfg: RunConfig,
     loss_fn: Any,
-    steps: int = 8,
+    steps: int = 12,
+    warmup: int = 3,
 ) -> float:
     """Wall seconds of one epoch on ``x`` plus its share of validation, timed on real steps.
 
-    Runs one warm-up step and then ``steps`` optimiser steps of ``step.model`` (through the
-    strategy ``step``, :mod:`ionfno.training.steps`) with a zero learning rate, and one
+    Runs ``warmup`` untimed steps and then ``steps`` optimiser steps of ``step.model`` (through
+    the strategy ``step``, :mod:`ionfno.training.steps`) with a zero learning rate, and one
     validation batch; the weights and the global torch RNG are restored afterwards, so the run
     that follows is the one it would have been without the probe. Every rank of a
     data-parallel run must call it (the steps are collective); each returns its own timing.
@@ -66,13 +67,20 @@ def probe_epoch_seconds(
     opt = torch.optim.AdamW(model.parameters(), lr=0.0, weight_decay=0.0)
     gen = torch.Generator().manual_seed(0)
 
+    n_epoch = x.shape[0]
+    if hasattr(x, "head"):  # a streamed split: time steps on its first samples (reads not timed)
+        x, y = x.head(b * (warmup + steps))
+
     def run(n: int) -> float:
         t0 = time.perf_counter()
         step.train_epoch(x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen)
         return time.perf_counter() - t0
 
     try:
-        run(min(b, x.shape[0]))  # warm-up: allocator, first touch, cached DFT bases
+        # Warm-up: allocator, first touch, cached DFT bases, and DDP's first iterations (its
+        # gradient buckets are rebuilt after the first one; with a single warm-up step the
+        # probe planned a 2-rank HH epoch at 82.9 s that then took 55-68 s).
+        run(min(b * warmup, x.shape[0]))
         n = min(x.shape[0], b * steps)
         t_step = run(n) / math.ceil(n / b)
         m = min(val_x.shape[0], tc.eval_batch_size)
@@ -82,7 +90,7 @@ def probe_epoch_seconds(
     finally:
         model.load_state_dict(saved)
         torch.set_rng_state(rng)
-    return math.ceil(x.shape[0] / b) * t_step + t_val / tc.val_every
+    return math.ceil(n_epoch / b) * t_step + t_val / tc.val_every
 
 
 def plan_epochs(tc: TrainConfig, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
