@@ -275,6 +275,10 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     models = {s.model_name for _, s in surs}
     if len(models) != 1:
         raise CLIError(f"the surrogates must share one ionic model, got {sorted(models)}")
+    plain = [lab for lab, s in surs if s.output_statistics() is None]
+    if plain:
+        raise CLIError(f"{plain}: the held-out benchmark scores in the study's metric, which needs a "
+                       "surrogate trained with the point-wise normaliser (data.normalization=pointwise)")
     seed = HELDOUT_SEED if args.seed is None else args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     results, curves, rows = {}, {}, []
