@@ -78,8 +78,10 @@ def probe_epoch_seconds(
 
     try:
         # Warm-up: allocator, first touch, cached DFT bases, and DDP's first iterations (its
-        # gradient buckets are rebuilt after the first one; with a single warm-up step the
-        # probe planned a 2-rank HH epoch at 82.9 s that then took 55-68 s).
+        # gradient buckets are rebuilt after the first one). Known issue: over 2 DDP ranks the
+        # probe still overestimates (HH, hh-constrained-2h, 2026-12-06: 82.9 s with one warm-up
+        # step and 107.1 s with three, against 60-67 s measured), so a time-limited DDP run
+        # plans too few epochs; the 2-hour presets fix their epoch counts instead.
         run(min(b * warmup, x.shape[0]))
         n = min(x.shape[0], b * steps)
         t_step = run(n) / math.ceil(n / b)
