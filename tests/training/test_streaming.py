@@ -26,7 +26,6 @@ def tiny(*overrides):
 
 def _small_buffers(monkeypatch, block=5, buffer=10):
     monkeypatch.setattr(streaming, "BLOCK_ROWS", block)
-    monkeypatch.setattr(streaming, "BUFFER_ROWS", buffer)
     orig = streaming.StreamedSplit.__init__
 
     def init(self, *a, **kw):
@@ -108,6 +107,18 @@ def test_two_ranks_stream_as_one_process_does(synthetic_h5, tmp_path):
                 progress=False)
     losses = [torch.tensor([r["train_loss"] for r in run.history]) for run in (two, one)]
     torch.testing.assert_close(*losses, rtol=1e-4, atol=0)
+
+
+def test_a_buffer_holds_a_bounded_number_of_bytes(tmp_path):
+    # ORd on the study's 10080 points: 3.4 MB a sample, so one 64-sample block per buffer;
+    # a small grid: as many whole blocks as fit in BUFFER_BYTES
+    args = (tmp_path / "x.h5", "train", np.arange(5000), {}, 1000.0, None, None)
+    big = streaming.StreamedSplit(*args, n_states=41, n_points=10080)
+    assert big.buffer_rows == streaming.BLOCK_ROWS
+    small = streaming.StreamedSplit(*args, n_states=4, n_points=1260)
+    assert small.buffer_rows % streaming.BLOCK_ROWS == 0
+    assert streaming.split_nbytes(small.buffer_rows, 4, 1260) <= streaming.BUFFER_BYTES
+    assert streaming.split_nbytes(small.buffer_rows + streaming.BLOCK_ROWS, 4, 1260) > streaming.BUFFER_BYTES
 
 
 def test_auto_streams_what_would_not_fit_and_says_so(synthetic_h5, monkeypatch, capsys):

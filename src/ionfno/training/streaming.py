@@ -7,7 +7,7 @@ forces either. Validation and test splits are always read into memory (they are 
 
 Streaming order: the usable samples are cut into blocks of :data:`BLOCK_ROWS` consecutive
 stored samples (one HDF5 chunk is one sample, so a block is one contiguous read); each epoch
-draws a random order of the blocks, reads :data:`BUFFER_ROWS` samples' worth of blocks at a
+draws a random order of the blocks, reads about :data:`BUFFER_BYTES` worth of blocks at a
 time, shuffles the samples inside that buffer, and cuts batches from the stream (a batch may
 span two buffers). The generator is the run's shuffle generator, so the order is reproducible
 and resumes like the in-memory one; every rank of a data-parallel run reads the same buffers
@@ -32,7 +32,7 @@ import torch
 __all__ = [
     "MEMORY_FRACTION",
     "BLOCK_ROWS",
-    "BUFFER_ROWS",
+    "BUFFER_BYTES",
     "available_memory",
     "split_nbytes",
     "StreamedSplit",
@@ -43,8 +43,8 @@ __all__ = [
 MEMORY_FRACTION = 0.5
 #: Consecutive stored samples read in one HDF5 call.
 BLOCK_ROWS = 64
-#: Samples held in memory at a time (a whole number of blocks).
-BUFFER_ROWS = 1024
+#: Memory of one buffer of read samples (raw and encoded), rounded to whole blocks (at least one).
+BUFFER_BYTES = 256 * 2**20
 
 
 def available_memory() -> int:
@@ -88,14 +88,16 @@ class StreamedSplit:
         Fitted normalisers.
     n_states, n_points : int
         ``S`` and ``N`` of the pairs.
-    block_rows, buffer_rows : int
-        See the module docstring.
+    block_rows : int
+        Samples per block (one HDF5 read).
+    buffer_rows : int, optional
+        Samples per buffer (default: :data:`BUFFER_BYTES` worth, whole blocks, at least one).
     """
 
     def __init__(self, path: str | os.PathLike, split: str, rows: np.ndarray, read_kw: dict[str, Any],
                  t_end: float, input_normalizer: torch.nn.Module, output_normalizer: torch.nn.Module,
                  n_states: int, n_points: int, *, block_rows: int = BLOCK_ROWS,
-                 buffer_rows: int = BUFFER_ROWS) -> None:
+                 buffer_rows: int | None = None) -> None:
         self.path, self.split = Path(path), split
         self.rows = np.asarray(rows, dtype=np.int64)
         self.read_kw = dict(read_kw)
@@ -103,6 +105,9 @@ class StreamedSplit:
         self.input_normalizer, self.output_normalizer = input_normalizer, output_normalizer
         self.n_states, self.n_points = int(n_states), int(n_points)
         self.block_rows = max(1, int(block_rows))
+        if buffer_rows is None:
+            per_sample = split_nbytes(1, self.n_states, self.n_points)
+            buffer_rows = (BUFFER_BYTES // per_sample) // self.block_rows * self.block_rows
         self.buffer_rows = max(self.block_rows, int(buffer_rows))
 
     def __len__(self) -> int:
@@ -165,7 +170,7 @@ class StreamedSplit:
 
 def fit_normalizers_streamed(kind: str, input_kind: str | None, path: str | os.PathLike, split: str,
                              rows: np.ndarray, read_kw: dict[str, Any],
-                             block_rows: int = BUFFER_ROWS) -> tuple[torch.nn.Module, torch.nn.Module]:
+                             block_rows: int = BLOCK_ROWS) -> tuple[torch.nn.Module, torch.nn.Module]:
     """The normalisers :func:`~ionfno.training.model.fit_normalizers` would fit, in one pass over blocks.
 
     Point-wise: mean and unbiased std per channel and time index; channel: per channel over
