@@ -200,13 +200,27 @@ def _per_beat(true_v: np.ndarray, pred_v: np.ndarray, t: np.ndarray, onsets: Seq
     }
 
 
-def _truth(model: Any, stimulus: Any, sur: Any, solver: dict[str, Any]) -> Any:
+def _grid(sur: Any) -> tuple[np.ndarray, np.ndarray, int, float]:
+    """The stored grid ``(M,)``, the surrogate's grid ``(N,)`` (every ``subsample``-th point),
+    the index of V and the model's firing threshold."""
+    from ..data.biomarkers import firing_threshold
+
+    t_stored = np.linspace(0.0, sur.t_end, int(sur.info["n_points_stored"]))
+    names = list(sur.state_names)
+    iv = names.index("V") if "V" in names else 0
+    return t_stored, t_stored[:: int(sur.info["subsample"])], iv, firing_threshold(sur.model_name)
+
+
+def _truth(sur: Any, stimulus: Any, solver: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """The solver's states on the surrogate's grid ``(B, S, N)`` (simulated on the stored grid,
+    as the training data) and the per-sample status ``(B,)``."""
+    from ..ionic import get_model
     from ..solvers import simulate
 
-    info = sur.info
     kw = {k: v for k, v in solver.items() if k != "method"}
-    return simulate(model, stimulus, t_end=sur.t_end, n_points=int(info["n_points_stored"]),
-                    method=str(solver.get("method", "fast")), **kw)
+    traj = simulate(get_model(sur.model_name), stimulus, t_end=sur.t_end,
+                    n_points=int(sur.info["n_points_stored"]), method=str(solver.get("method", "fast")), **kw)
+    return traj.states[:, :, :: int(sur.info["subsample"])], traj.status
 
 
 def _predict(sur: Any, stimulus: Any) -> np.ndarray:
@@ -245,9 +259,7 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
         ``t``, ``i_app``, ``true``, ``pred`` (V, for figures); ``seed``, ``n_per_kind``,
         ``solver``.
     """
-    from ..data.biomarkers import firing_threshold
     from ..data.mixtures import sample_stimuli
-    from ..ionic import get_model
     from .biomarkers import compare_biomarkers, compute_biomarkers
     from .metrics import compute_errors
 
@@ -262,23 +274,17 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
     mean, std = stats
     mix = heldout_mixture(sur.model_name, n_per_kind)
     solver = dict(mix.solver if solver is None else solver)
-    model = get_model(sur.model_name)
     names = list(sur.state_names)
-    iv = names.index("V") if "V" in names else 0
-    thr = firing_threshold(sur.model_name)
-    sub = int(sur.info["subsample"])
-    n_stored = int(sur.info["n_points_stored"])
-    t_stored = np.linspace(0.0, sur.t_end, n_stored)
-    t = t_stored[::sub]
+    t_stored, t, iv, thr = _grid(sur)
     cases: dict[str, Any] = {}
     traces: dict[str, Any] = {}
     for kind in kinds:
         one = dataclasses.replace(mix, parts=(mix.part(kind),))
         _, st = sample_stimuli(one, seed=seed, split="test", t=t_stored, t_end=sur.t_end)
-        traj = _truth(model, st, sur, solver)
-        ok = np.flatnonzero(traj.status == 0)
+        states, status = _truth(sur, st, solver)
+        ok = np.flatnonzero(status == 0)
         st_ok = st.select(ok)
-        true = traj.states[ok][:, :, ::sub]
+        true = states[ok]
         pred = _predict(sur, st_ok)
         e = compute_errors(pred, true, mean=mean, std=std, state_names=names).summary()["all"]
         ft = compute_biomarkers(true[:, iv], t, threshold=thr)
@@ -286,7 +292,7 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
         cases[kind] = {
             "description": one.parts[0].description,
             "n": int(ok.size),
-            "n_failed": int(traj.status.size - ok.size),
+            "n_failed": int(status.size - ok.size),
             "rel_l2": float(e["rel_l2"]["overall"]),
             "rel_l2_V": float(e["rel_l2"]["per_variable"][names[iv]]),
             "rmse_V": float(e["rmse"]["per_variable"][names[iv]]),
@@ -326,8 +332,6 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
         ``fires_pred`` (n,), ``s1_apd90_true``, ``s1_apd90_pred`` [ms], ``s1``/``s2``
         (amplitude, duration), ``apd90_mae`` [ms] where both fire, ``fire_agreement``.
     """
-    from ..data.biomarkers import firing_threshold
-    from ..ionic import get_model
     from ..stimulus import Pulses
     from .biomarkers import compute_biomarkers
 
@@ -339,18 +343,14 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     lo, hi = part.bounds("s2_amplitude", T)
     a2 = lo + 0.75 * (hi - lo)
     d2 = float(np.mean(part.bounds("s2_duration", T)))
-    model = get_model(sur.model_name)
     solver = dict(g.solver if solver is None else solver)
-    sub = int(sur.info["subsample"])
-    t = np.linspace(0.0, T, int(sur.info["n_points_stored"]))[::sub]
-    iv = list(sur.state_names).index("V") if "V" in sur.state_names else 0
-    thr = firing_threshold(sur.model_name)
+    _, t, iv, thr = _grid(sur)
     if couplings is None:
         # Up to the part's longest interval, but early enough for the S2 beat to repolarise
         # inside the window (its APD90 is at most about the S1's, from rest).
         c_lo, c_hi = part.bounds("coupling", T)
-        s1 = _truth(model, Pulses(np.array([[a1]]), np.array([[d1]]), np.zeros((1, 1))), sur, solver)
-        apd1 = compute_biomarkers(s1.states[:, iv, ::sub], t, threshold=thr).apd90[0]
+        s1, _ = _truth(sur, Pulses(np.array([[a1]]), np.array([[d1]]), np.zeros((1, 1))), solver)
+        apd1 = compute_biomarkers(s1[:, iv], t, threshold=thr).apd90[0]
         if np.isfinite(apd1):
             c_hi = min(c_hi, T - 1.1 * apd1)
         couplings = np.linspace(c_lo, max(c_lo, min(c_hi, T - 1.0)), int(n))
@@ -363,8 +363,8 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     st = Pulses(np.column_stack([np.full(B, a1), np.full(B, a2)]),
                 np.column_stack([np.full(B, d1), np.full(B, d2)]),
                 np.column_stack([np.zeros(B), ci]))
-    traj = _truth(model, st, sur, solver)
-    true_v = traj.states[:, iv, ::sub]
+    states, status = _truth(sur, st, solver)
+    true_v = states[:, iv]
     pred_v = _predict(sur, st)[:, iv]
     out: dict[str, Any] = {"coupling": ci, "s1": (a1, d1), "s2": (a2, d2)}
     for who, v in (("true", true_v), ("pred", pred_v)):
@@ -377,5 +377,5 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
     err = np.abs(out["apd90_pred"][both] - out["apd90_true"][both])
     out["apd90_mae"] = float(err.mean()) if err.size else float("nan")
     out["fire_agreement"] = float(np.mean(out["fires_true"] == out["fires_pred"]))
-    out["status"] = traj.status
+    out["status"] = status
     return out
