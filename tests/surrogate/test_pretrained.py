@@ -180,3 +180,16 @@ def test_shipped_surrogates_load_and_match_their_cards(name, tmp_path):
     assert main(["predict", name, *pulse_args, "--out", str(out)]) == 0
     with np.load(out) as f:
         assert f["states"].shape == (sur.t.shape[0], len(sur.state_names)) and np.isfinite(f["states"]).all()
+
+
+def test_card_markdown_states_the_kind_of_inputs(card):
+    from ionfno.pretrained.build import _protocol_sentence, render_card_markdown
+
+    md = render_card_markdown(card)
+    assert "One rectangular pulse from t = 0 per sample." in md
+    assert "| all | 48 |" in md and "| pulses |" in md
+    general = {"amplitude": [-3.0, 40.0], "duration": [0.0, 100.0], "onset": [0.0, 95.0], "n_pulses": [0, 10],
+               "current": [-30.0, 40.0]}
+    s = _protocol_sentence(general)
+    assert "1 to 10 per sample" in s and "first onset 0 to 95" in s and "smooth random currents" in s
+    assert "from t = 0" not in s

@@ -498,6 +498,24 @@ def _num(x: Any) -> str:
     return "n/a" if x is None else f"{float(x):.4g}"
 
 
+def _span(r: Any) -> str:
+    return f"{r[0]:.4g} - {r[1]:.4g}"
+
+
+def _protocol_sentence(rng: dict[str, Any]) -> str:
+    """What kind of inputs the training split held, from its overall range."""
+    n_lo, n_hi = rng.get("n_pulses", [1, 1])
+    if n_lo == n_hi == 1 and rng["onset"][1] == 0:
+        return "One rectangular pulse from t = 0 per sample."
+    kinds = []
+    if n_hi >= 1:
+        kinds.append(f"rectangular pulses ({max(n_lo, 1)} to {n_hi} per sample, first onset "
+                     f"{rng['onset'][0]:.4g} to {rng['onset'][1]:.4g})")
+    if "current" in rng:
+        kinds.append("smooth random currents (the 'current' column: the values they took)")
+    return "Trained on " + " and ".join(kinds) + "; an input outside these ranges gets a warning."
+
+
 def render_card_markdown(card: dict[str, Any]) -> str:
     """The model card as Markdown (what ``card.md`` holds)."""
     from .._text import quantity
@@ -524,18 +542,18 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"rtol {d.get('solver', {}).get('rtol') if d.get('solver') else 'n/a'}",
         "",
         "## Input range it was trained on",
-        f"One rectangular pulse from t = 0 per sample; input encoding `{inp['encoding']}`.",
+        _protocol_sentence(rng) + f" Input encoding `{inp['encoding']}`.",
         "",
-        f"| part | n | amplitude [{cu}] | duration [{tu}] | onset [{tu}] |",
-        "|---|---|---|---|---|",
-        f"| all | {sum(p['n'] for p in inp['parts'].values())} | {rng['amplitude'][0]:.4g} - "
-        f"{rng['amplitude'][1]:.4g} | {rng['duration'][0]:.4g} - {rng['duration'][1]:.4g} | "
-        f"{rng['onset'][0]:.4g} - {rng['onset'][1]:.4g} |",
+        f"| part | n | amplitude [{cu}] | duration [{tu}] | onset [{tu}] | pulses | current [{cu}] |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for p, r in inp["parts"].items():
+    rows = [("all", {"n": sum(p["n"] for p in inp["parts"].values()), **rng}), *inp["parts"].items()]
+    for p, r in rows:
+        n_p = r.get("n_pulses", [1, 1])
+        cur = r.get("current")
         lines.append(
-            f"| {p} | {r['n']} | {r['amplitude'][0]:.4g} - {r['amplitude'][1]:.4g} | "
-            f"{r['duration'][0]:.4g} - {r['duration'][1]:.4g} | {r['onset'][0]:.4g} - {r['onset'][1]:.4g} |"
+            f"| {p} | {r['n']} | {_span(r['amplitude'])} | {_span(r['duration'])} | {_span(r['onset'])} | "
+            f"{n_p[0]}" + (f" - {n_p[1]}" if n_p[1] != n_p[0] else "") + f" | {_span(cur) if cur else '-'} |"
         )
     lines += [
         "",
