@@ -88,6 +88,7 @@ _EVAL_KEYS = {
     "speed_samples",
     "reference_samples",
     "ood_per_kind",
+    "restitution_points",
     "threads",
     "which",
     "n_worst",

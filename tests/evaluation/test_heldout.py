@@ -89,6 +89,14 @@ def test_a_perfect_surrogate_scores_zero_and_an_offset_one_its_size(ord_surrogat
     truth["offset"] = 5.0  # 5 mV on V only
     r = H.evaluate_heldout(ord_surrogate, n_per_kind=2, kinds=["onset_shift"])
     assert r["cases"]["onset_shift"]["rmse_V"] == pytest.approx(5.0, rel=1e-6)
+    # given statistics (what `ionfno evaluate` recomputes from the data) replace the surrogate's:
+    # its own give the same score, a shifted mean another one (the metric is relative to it)
+    mean, std = ord_surrogate.output_statistics()
+    same = H.evaluate_heldout(ord_surrogate, n_per_kind=2, kinds=["onset_shift"], statistics=(mean, std))
+    assert same["cases"]["onset_shift"]["rel_l2"] == r["cases"]["onset_shift"]["rel_l2"]
+    moved = H.evaluate_heldout(ord_surrogate, n_per_kind=2, kinds=["onset_shift"],
+                               statistics=(mean + 3.0 * std, std))
+    assert moved["cases"]["onset_shift"]["rel_l2"] < r["cases"]["onset_shift"]["rel_l2"]
     with pytest.raises(ValueError, match="Unknown held-out kind"):
         H.evaluate_heldout(ord_surrogate, kinds=["bogus"])
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ionfno.data.storage import write_arrays
-from ionfno.evaluation.pipeline import EvaluateOptions, ood_protocols, training_statistics
+from ionfno.evaluation.pipeline import EvaluateOptions, training_statistics
 from ionfno.evaluation.study import study_results
 from ionfno.reproduce import load_reproduce_preset, reproduce, resolve_plan
 from ionfno.tuning.report import read_trials
@@ -32,24 +32,13 @@ def test_training_statistics_streams_blocks_and_matches_numpy(tmp_path, rng):
     np.testing.assert_allclose(std, keep.std(axis=0, ddof=1), rtol=1e-9)
 
 
-def test_ood_protocols_are_outside_the_training_distribution():
-    cases = ood_protocols("ord-epi", 1000.0, 3, seed=1)
-    assert list(cases) == ["onset_shift", "two_pulses", "pacing_train"]
-    shift, _ = cases["onset_shift"]
-    assert np.all(shift.onset >= 100.0) and np.all(shift.onset <= 400.0)
-    two, _ = cases["two_pulses"]
-    assert np.all(two.n_beats == 2) and np.all(two.onset + two.period < 1000.0)
-    train, _ = cases["pacing_train"]
-    assert np.all(train.n_beats == 4) and np.all(train.onset == 0)
-    with pytest.raises(ValueError, match="expected one of"):
-        ood_protocols("luo", 100.0, 1)
-
-
 def test_options_and_tuning_reader_fail_clearly(tmp_path):
     with pytest.raises(ValueError, match="which"):
         EvaluateOptions(which="middle")
     with pytest.raises(ValueError, match="speed_samples"):
         EvaluateOptions(speed_samples=-1)
+    with pytest.raises(ValueError, match="restitution_points"):
+        EvaluateOptions(restitution_points=-1)
     assert read_trials(tmp_path) == []
 
 

@@ -61,8 +61,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--reference-samples", type=int, default=4, help="samples timed for the SciPy reference")
     p.add_argument(
-        "--ood-per-kind", type=int, default=3, help="out-of-distribution samples per kind (0 skips)"
+        "--ood-per-kind", type=int, default=3,
+        help="held-out out-of-distribution samples per kind (as `ionfno heldout`, fixed seed; 0 skips)",
     )
+    p.add_argument("--restitution-points", type=int, default=12,
+                   help="S1-S2 coupling intervals of the restitution curve (default 12; 0 skips)")
     p.add_argument("--threads", type=int, default=1, help="torch threads during the evaluation (default 1)")
     p.add_argument("--n-worst", type=int, default=10, help="worst samples listed (default 10)")
     p.set_defaults(func=cmd_evaluate)
@@ -132,6 +135,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         speed_samples=args.speed_samples,
         reference_samples=args.reference_samples,
         ood_per_kind=args.ood_per_kind,
+        restitution_points=args.restitution_points,
         threads=args.threads,
     )
     res = evaluate_run(args.run_dir, args.data, args.out, opts, tuning_trials=trials)

@@ -233,7 +233,8 @@ def _predict(sur: Any, stimulus: Any) -> np.ndarray:
 
 def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED,
                      kinds: Sequence[str] | None = None,
-                     solver: dict[str, Any] | None = None) -> dict[str, Any]:
+                     solver: dict[str, Any] | None = None,
+                     statistics: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """Score a surrogate on the held-out benchmark (module docstring).
 
     Parameters
@@ -248,6 +249,9 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
         A subset of :data:`HELDOUT_KINDS`.
     solver : dict, optional
         Truth solver settings (default: the general mixture's, the generation defaults).
+    statistics : (ndarray, ndarray), shapes (S, N), optional
+        Point-wise mean and std of the states over the training split on the surrogate's grid
+        (default: the surrogate's own output normaliser, which must then be point-wise).
 
     Returns
     -------
@@ -267,7 +271,7 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
     bad = sorted(set(kinds) - set(HELDOUT_KINDS))
     if bad:
         raise ValueError(f"Unknown held-out kind(s) {bad}; expected some of {list(HELDOUT_KINDS)}")
-    stats = sur.output_statistics()
+    stats = sur.output_statistics() if statistics is None else statistics
     if stats is None:
         raise ValueError("the held-out benchmark scores in the study's metric, which needs a surrogate "
                          "trained with the point-wise normaliser (data.normalization = pointwise)")

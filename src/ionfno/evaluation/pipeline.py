@@ -10,8 +10,9 @@
 3. every metric per variable and dataset part (:mod:`~ionfno.evaluation.metrics`) and the
    membrane-potential biomarkers (:mod:`~ionfno.evaluation.biomarkers`);
 4. speed: the surrogate, the fast solver and the SciPy reference on the same stimuli;
-5. out-of-distribution stimuli the study never tested (:func:`ood_protocols`), truth from
-   the solver the dataset was generated with;
+5. out of distribution: the held-out benchmark of :mod:`~ionfno.evaluation.heldout` (fixed-seed
+   shifted pulses, pulse pairs, pacing trains, S1-S2 pairs, random currents; the same inputs
+   for every surrogate of a model) and the S1-S2 restitution curve;
 6. figures and the report folder (:mod:`~ionfno.evaluation.report`).
 
 It returns an :class:`Evaluation`, whose ``to_dict()`` is ``results.json``. Evaluation stands on
@@ -42,7 +43,6 @@ __all__ = [
     "evaluate_run",
     "training_statistics",
     "measure_speed",
-    "ood_protocols",
     "BIOMARKER_DEFINITIONS",
 ]
 
@@ -76,10 +76,13 @@ class EvaluateOptions:
     threads: int = 1
     # Out-of-distribution checks: samples per kind of stimulus (0 skips them).
     ood_per_kind: int = 3
-    # Solver for the out-of-distribution truth (None: the dataset's generation method).
+    # Solver for the out-of-distribution truth (None: the general mixture's settings, as
+    # `ionfno heldout`).
     truth_method: str | None = None
-    # Seed of the out-of-distribution stimuli.
-    seed: int = 0
+    # S1-S2 coupling intervals of the restitution curve (0 skips it; needs ood_per_kind > 0).
+    restitution_points: int = 12
+    # Seed of the held-out draws (None: the benchmark's fixed HELDOUT_SEED, as `ionfno heldout`).
+    seed: int | None = None
     # Resolution of the embedded figures.
     dpi: int = 80
     # Extra runs whose loss curves are overlaid (label -> run folder), e.g. constrained and
@@ -100,7 +103,7 @@ class EvaluateOptions:
             raise ValueError(f"which must be 'best' or 'last', got {self.which!r}")
         if self.split not in ("train", "val", "test"):
             raise ValueError(f"split must be one of ['train', 'val', 'test'], got {self.split!r}")
-        for name in ("n_worst", "speed_samples", "reference_samples", "ood_per_kind"):
+        for name in ("n_worst", "speed_samples", "reference_samples", "ood_per_kind", "restitution_points"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("speed_repeats", "threads", "dpi"):
@@ -297,67 +300,6 @@ def measure_speed(
 
 
 # ---------------------------------------------------------------------------- out of distribution
-#: Out-of-distribution protocols per model family: amplitude range [current unit], pulse
-#: duration [ms], onset range of a shifted pulse [fraction of T], the gap between two pulses
-#: [fraction of T] and the period of a pacing train [ms] (4 beats from t = 0).
-OOD_SETTINGS: dict[str, dict[str, Any]] = {
-    "fhn": {"amplitude": (0.5, 1.5), "duration": (2.0, 5.0), "onset": (0.1, 0.5), "gap": 0.5, "period": 25.0},
-    "hh": {"amplitude": (5.0, 10.0), "duration": (1.0, 2.0), "onset": (0.1, 0.5), "gap": 0.4, "period": 20.0},
-    "ord": {
-        "amplitude": (60.0, 100.0),
-        "duration": (0.5, 2.0),
-        "onset": (0.1, 0.4),
-        "gap": 0.5,
-        "period": 250.0,
-    },
-}
-
-
-def ood_protocols(model: str, t_end: float, n_per_kind: int, seed: int = 0) -> dict[str, tuple[Any, str]]:
-    """Stimuli outside the study's distribution (every training pulse starts at t = 0, alone).
-
-    Kinds: ``onset_shift`` (one pulse starting at 10–50 % of the window), ``two_pulses``
-    (two pulses, the second half a window later; it may fall in the refractory period),
-    ``pacing_train`` (4 pulses at a fixed period from t = 0). Amplitudes and durations are
-    drawn uniformly from :data:`OOD_SETTINGS` (supra-threshold single pulses).
-
-    Returns
-    -------
-    dict of str to (PulseTrain, str)
-        Kind -> (batch of ``n_per_kind`` stimuli, a one-line description).
-    """
-    from ..stimulus import pulse
-
-    family = model.split("-")[0]
-    if family not in OOD_SETTINGS:
-        raise ValueError(
-            f"No out-of-distribution settings for model {model!r}; expected one of {sorted(OOD_SETTINGS)}"
-        )
-    s = OOD_SETTINGS[family]
-    rng = np.random.default_rng(seed)
-    n = n_per_kind
-    amp = lambda: rng.uniform(*s["amplitude"], n)  # noqa: E731
-    dur = lambda: rng.uniform(*s["duration"], n)  # noqa: E731
-    onset = rng.uniform(*s["onset"], n) * t_end
-    gap = s["gap"] * t_end
-    lead = rng.uniform(0.0, 0.1, n) * t_end
-    period = s["period"]
-    return {
-        "onset_shift": (
-            pulse(amp(), dur(), onset),
-            f"one pulse, onset U({s['onset'][0]:g}, {s['onset'][1]:g}) x T",
-        ),
-        "two_pulses": (
-            pulse(amp(), dur(), lead, period=gap, n_beats=2),
-            f"two pulses {gap:g} apart, first at U(0, 0.1) x T",
-        ),
-        "pacing_train": (
-            pulse(amp(), dur(), 0.0, period=period, n_beats=4),
-            f"4 pulses every {period:g} from t = 0",
-        ),
-    }
-
-
 def _dataset_solver(info: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The generation solver's method and settings recorded in the dataset, if any."""
     cfg = info.get("config") or {}
@@ -368,6 +310,36 @@ def _dataset_solver(info: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     if isinstance(kw.get("atol"), list):
         kw["atol"] = np.asarray(kw["atol"], dtype=np.float64)
     return str(solver.get("method", "fast")), kw
+
+
+def _heldout(sur: Any, opt: EvaluateOptions, stats: tuple[np.ndarray, np.ndarray],
+             prev_threads: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
+    """The held-out benchmark with ``opt.ood_per_kind`` samples per kind, and the restitution
+    curve: ``(ood, traces for the figure, restitution or None)``."""
+    import torch
+
+    from .heldout import HELDOUT_SEED, evaluate_heldout, restitution_curve
+
+    solver = {"method": opt.truth_method} if opt.truth_method else None
+    torch.set_num_threads(opt.threads)
+    try:
+        seed = HELDOUT_SEED if opt.seed is None else opt.seed
+        r = evaluate_heldout(sur, n_per_kind=opt.ood_per_kind, seed=seed, statistics=stats, solver=solver)
+        rest = restitution_curve(sur, n=opt.restitution_points, solver=solver) if opt.restitution_points else None
+    finally:
+        torch.set_num_threads(prev_threads)
+    traces = r.pop("traces")
+    plot = {k: {"i_app": v["i_app"][:4], "true": v["true"][:4], "pred": v["pred"][:4]} for k, v in traces.items()}
+    if rest is not None:
+        r["restitution"] = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in rest.items()}
+    r["note"] = (
+        f"The held-out benchmark (ionfno heldout; seed {seed}, {opt.ood_per_kind} per kind here, "
+        "16 by default there): protocols from the model's general mixture, truth from "
+        f"{'the ' + opt.truth_method + ' solver' if opt.truth_method else 'its solver settings'}; "
+        "errors in the study's normalised space with the training statistics; APD90 per beat "
+        "(the window cut at every pulse onset) where solver and surrogate both fire."
+    )
+    return r, plot, rest
 
 
 # ---------------------------------------------------------------------------- the evaluation
@@ -638,62 +610,12 @@ def evaluate_run(
             progress=opt.progress,
         )
 
-    # --- out of distribution
+    # --- out of distribution: the held-out benchmark (fixed seed, ionfno.evaluation.heldout)
     ood = None
     ood_plot: dict[str, dict[str, np.ndarray]] = {}
+    restitution = None
     if opt.ood_per_kind:
-        from ..solvers import simulate
-
-        truth_method = opt.truth_method or method
-        truth_kw = solver_kw if truth_method == method else {}
-        cases = {}
-        for kind, (st, desc) in ood_protocols(sur.model_name, sur.t_end, opt.ood_per_kind, opt.seed).items():
-            traj = simulate(
-                model,
-                st,
-                t_end=sur.t_end,
-                n_points=int(info["n_points"]),
-                method=truth_method,
-                progress=opt.progress,
-                **truth_kw,
-            )
-            ok = traj.status == 0
-            true_o = traj.states[ok][:, :, ::sub]
-            i_o = traj.i_app[ok][:, ::sub]
-            if true_o.shape[0] == 0:
-                cases[kind] = {"n": 0, "description": desc, "n_failed": int((~ok).sum())}
-                continue
-            torch.set_num_threads(opt.threads)
-            try:
-                pred_o = sur.predict_array(_model_input(sur, st.select(np.flatnonzero(ok)), i_o))
-            finally:
-                torch.set_num_threads(prev_threads)
-            t_o = compute_errors(pred_o, true_o, mean=mean, std=std, state_names=names, state_units=units)
-            s_o = t_o.summary()["all"]
-            f_true = compute_biomarkers(true_o[:, iv], data["t"], threshold=thr)
-            f_pred = compute_biomarkers(pred_o[:, iv], data["t"], threshold=thr)
-            cases[kind] = {
-                "n": int(true_o.shape[0]),
-                "n_failed": int((~ok).sum()),
-                "description": desc,
-                "rel_l2": s_o["rel_l2"]["overall"],
-                "rel_l2_V": s_o["rel_l2"]["per_variable"][names[iv]],
-                "rmse_V": s_o["rmse"]["per_variable"][names[iv]],
-                "fire_agreement": compare_biomarkers(f_true, f_pred)["fire_agreement"],
-                "stimuli": {
-                    k: v.tolist() for k, v in st.select(np.flatnonzero(ok)).to_dict().items() if k != "kind"
-                },
-            }
-            ood_plot[kind] = {"i_app": i_o, "true": true_o[:, iv], "pred": pred_o[:, iv]}
-        ood = {
-            "cases": cases,
-            "truth_method": truth_method,
-            "note": (
-                "Truth from the solver the dataset was generated with; errors in the study's normalised "
-                "space with the training statistics. Every training pulse started at t = 0 and was "
-                "alone, so all these inputs are outside the training distribution."
-            ),
-        }
+        ood, ood_plot, restitution = _heldout(sur, opt, (mean, std), prev_threads)
 
     # --- figures
     figures: dict[str, tuple[Any, str]] = {}
@@ -762,7 +684,13 @@ def evaluate_run(
     if ood_plot:
         figures["ood"] = (
             plots.plot_ood(t, ood_plot, v_name=names[iv], v_unit=units[iv], time_unit=model.time_unit),
-            "V under out-of-distribution stimuli: solid solver, dashed FNO; top row the current.",
+            "V under the held-out protocols (first 4 samples of each kind): solid solver, dashed FNO; "
+            "top row the current.",
+        )
+    if restitution is not None:
+        figures["restitution"] = (
+            plots.plot_restitution({opt.run_label: restitution}, time_unit=model.time_unit),
+            "S1-S2 restitution: APD90 of the S2 beat against the coupling interval, solver and FNO.",
         )
 
     result = Evaluation(

@@ -349,6 +349,9 @@ def render_html(results: Mapping[str, Any], figures: Mapping[str, tuple[bytes, s
                     _pct(v.get("rel_l2_V")),
                     _num(v.get("rmse_V")),
                     _pct(v.get("fire_agreement")),
+                    v.get("n_beats", ""),
+                    _pct(v.get("beat_fire_agreement")) if v.get("n_beats") else "",
+                    _num(v.get("apd90_mae")) if v.get("apd90_n") else "",
                 ]
             )
         body = _table(
@@ -360,12 +363,22 @@ def render_html(results: Mapping[str, Any], figures: Mapping[str, tuple[bytes, s
                 "rel. L2 of V",
                 "RMSE of V",
                 "fires agreement",
+                "beats",
+                "beats: firing agreement",
+                f"APD90 mean abs error [{html.escape(str(r.get('time_unit', 'ms')))}]",
             ],
             rows,
             table_id="ood",
         )
+        rest = ood.get("restitution")
+        if rest:
+            body += (
+                f"<p>S1-S2 restitution ({len(rest.get('coupling', []))} coupling intervals): APD90 of the S2 "
+                f"beat, mean abs error {_num(rest.get('apd90_mae'))} {html.escape(str(r.get('time_unit', 'ms')))} "
+                f"where both fire; S2 firing agreement {_pct(rest.get('fire_agreement'))}.</p>"
+            )
         body += f"<p class='note'>{html.escape(str(ood.get('note', '')))}</p>"
-        parts.append(_section("Out-of-distribution stimuli (never seen in training)", body, "ood-section"))
+        parts.append(_section("Out of distribution: the held-out benchmark", body, "ood-section"))
 
     # --- figures
     if figures:

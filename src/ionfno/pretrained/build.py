@@ -475,7 +475,8 @@ def build_pretrained(
         "precision": precision,
         "speed": results.get("speed"),
         "out_of_distribution": {
-            k: {kk: v.get(kk) for kk in ("description", "n", "rel_l2", "rel_l2_V")}
+            k: {kk: v.get(kk) for kk in ("description", "n", "rel_l2", "rel_l2_V", "rmse_V", "n_beats",
+                                         "beat_fire_agreement", "apd90_mae", "apd90_n")}
             for k, v in ((results.get("ood") or {}).get("cases") or {}).items()
         },
         "usage": {
@@ -599,6 +600,21 @@ def render_card_markdown(card: dict[str, Any]) -> str:
                     f"| {k} | {_num(bm[k].get('mean_abs'))} | {_num(bm[k].get('max_abs'))} | "
                     f"{bm[k].get('n')} |"
                 )
+    ood = card.get("out_of_distribution") or {}
+    if ood:
+        lines += [
+            "",
+            "## Held-out protocols (`ionfno heldout`, fixed seed; from the evaluation report)",
+            "| kind | n | study metric | V RMSE | beats | firing agreement per beat | APD90 mean abs error |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for k, c in ood.items():
+            beats = c.get("n_beats")
+            lines.append(
+                f"| {k} | {c.get('n')} | {_pct(c.get('rel_l2'))} | {_num(c.get('rmse_V'))} | "
+                f"{beats if beats is not None else ''} | {_pct(c.get('beat_fire_agreement')) if beats else ''} | "
+                f"{_num(c.get('apd90_mae')) if c.get('apd90_n') else ''} |"
+            )
     lines += [
         "",
         "## Stored precision",
