@@ -375,7 +375,9 @@ def restitution_curve(sur: Any, *, n: int = 16, couplings: Sequence[float] | Non
         s2 = [beat_biomarkers(v[b], t, np.array([0.0, ci[b]]), threshold=thr) for b in range(B)]
         out[f"apd90_{who}"] = np.array([s.apd90[-1] if s.apd90.size == 2 else np.nan for s in s2])
         out[f"fires_{who}"] = np.array([bool(s.fires[-1]) if s.fires.size == 2 else False for s in s2])
-        out[f"s1_apd90_{who}"] = float(np.nanmedian([s.apd90[0] for s in s2]))
+        s1 = np.array([s.apd90[0] for s in s2])
+        s1 = s1[np.isfinite(s1)]  # none when the S1 beat never repolarises (an untrained FNO)
+        out[f"s1_apd90_{who}"] = float(np.median(s1)) if s1.size else float("nan")
     both = out["fires_true"] & out["fires_pred"]
     both &= np.isfinite(out["apd90_true"]) & np.isfinite(out["apd90_pred"])
     err = np.abs(out["apd90_pred"][both] - out["apd90_true"][both])
