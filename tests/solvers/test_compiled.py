@@ -129,26 +129,3 @@ def test_tolerance_sweep_down_to_1e8_never_fails_and_converges(name, stim, t_end
     slope = np.polyfit(np.log10([1e-4, 1e-5, 1e-6, 1e-7, 1e-8]), np.log10(errs), 1)[0]
     assert 0.7 < slope < 1.3, errs
     assert np.all(np.diff(steps) > 0)
-
-
-@pytest.mark.parametrize("name,A,T,t_end", [("hh", [10.0, 60.0], [1.0, 15.0], 20.0), ("ord", [80.0], [0.5], 60.0)])
-def test_uniform_grid_output_by_products_equals_expm1_output(name, A, T, t_end):
-    # On a uniform output grid the dense output's exponential advances by products; any other
-    # grid calls expm1 per point. One extra point makes the grid non-uniform without changing
-    # the steps: the shared points must agree to rounding.
-    from ionfno.solvers.compiled import CompiledSolver
-
-    model = get_model(name)
-    stim = pulse(A, T)
-    uni = np.linspace(0.0, t_end, 801)
-    odd = np.sort(np.append(uni, 0.37 * t_end + 1e-3))
-    y0 = np.tile(model.initial_state(), (len(A), 1))
-    solver = CompiledSolver()
-    rtol, atol = solver.default_tolerances(model)
-    kw = dict(rtol=rtol, atol=atol, dt=None, max_steps=None, progress=False, threads=1)
-    a, sa, ka = solver.solve(model, stim, uni, t_end, y0, model.default_params(), **kw)
-    b, sb, kb = solver.solve(model, stim, odd, t_end, y0, model.default_params(), **kw)
-    assert np.all(sa == 0) and np.all(sb == 0) and np.array_equal(ka["steps"], kb["steps"])
-    shared = np.isin(odd, uni)
-    scale = np.ptp(a, axis=2, keepdims=True) + 1e-300
-    assert np.max(np.abs(a - b[:, :, shared]) / scale) < 1e-10

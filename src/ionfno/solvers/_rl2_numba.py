@@ -108,20 +108,6 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     c3 = np.empty(n)
     c4 = np.empty(n)
     c5 = np.empty(n)
-    # exp(c5 * theta) at the current output point, and its factor from one point to the next
-    ex = np.empty(n)
-    er = np.empty(n)
-    # A uniform output grid (the datasets' linspace) lets the exponential of the dense output
-    # advance by one multiplication per point instead of an expm1 call per point and gating
-    # state: exp(c5 (th + dth)) = exp(c5 th) exp(c5 dth). At ORd's 10080 points that call was
-    # most of the output cost (module docstring of bench_solvers). The product drifts by about
-    # one rounding per point, far below the tolerances; a non-uniform grid keeps expm1.
-    d_out = (t_eval[N - 1] - t_eval[0]) / (N - 1) if N > 1 else 0.0
-    uniform = N > 2 and d_out > 0.0
-    for i in range(N):
-        if abs(t_eval[i] - (t_eval[0] + i * d_out)) > 1e-9 * d_out:
-            uniform = False
-            break
 
     g = 0
     while g < N and t_eval[g] <= 0.0:
@@ -241,29 +227,17 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
                         else:
                             c2[j] = 0.5 * u
                             c3[j] = zj * u * (1.0 / 6.0)
-                first = True
                 while g < N and t_eval[g] <= tn:
                     if t_eval[g] == tn:
                         for j in range(n):  # a grid point at the step's end gets y_{n+1} itself
                             out[j, g] = y2[j]
                     else:
                         th = (t_eval[g] - t) / hs
-                        if uniform and first:
-                            for j in range(n):
-                                if c5[j] != 0.0:
-                                    ex[j] = math.exp(c5[j] * th)
-                                    er[j] = math.exp(c5[j] * (d_out / hs))
                         for j in range(n):
                             v = ((c3[j] * th + c2[j]) * th + c1[j]) * th + y[j]
                             if c5[j] != 0.0:
-                                if uniform:
-                                    if not first:
-                                        ex[j] *= er[j]
-                                    v += (ex[j] - 1.0) * c4[j]
-                                else:
-                                    v += math.expm1(c5[j] * th) * c4[j]
+                                v += math.expm1(c5[j] * th) * c4[j]
                             out[j, g] = v
-                        first = False
                     g += 1
             t = tn
             for j in range(n):
