@@ -199,3 +199,24 @@ def test_cell_average_input_runs_end_to_end(synthetic_h5, tmp_path):
     opts = EvaluateOptions(speed_samples=2, reference_samples=0, ood_per_kind=1, n_worst=2)
     res = evaluate_run(out, synthetic_h5, None, opts)
     assert res.rel_l2 == pytest.approx(recorded, rel=1e-4)
+
+
+def test_evaluate_feeds_the_stored_protocols_of_a_general_dataset(tmp_path):
+    # A general mixture's test split holds pulse trains, S1-S2 pairs and random currents: the
+    # evaluation must feed the surrogate those protocols (it once rebuilt single pulses from the
+    # first pulse's amplitude, duration and onset), so its metric is the training loop's.
+    from ionfno.cli import main
+    from ionfno.evaluation.pipeline import EvaluateOptions, evaluate_run
+
+    data = tmp_path / "gen.h5"
+    assert main(["generate", "fhn", "--mixture", "fhn-general", "--n-train", "48", "--n-val", "12", "--n-test", "24",
+                 "--n-points", "256", "--out", str(data), "--no-progress"]) == 0
+    out = tmp_path / "run"
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=3", "data.input_encoding=cell_average",
+                                                "data.input_normalization=channel"])
+    train(cfg, data, out, device="cpu", progress=False)
+    recorded = json.loads((out / "test_metrics.json").read_text())["best"]["rel_l2"]
+    res = evaluate_run(out, data, None, EvaluateOptions(speed_samples=0, reference_samples=0, ood_per_kind=0))
+    parts = set(res.metrics) - {"all"}
+    assert {"train", "s1s2", "noise"} <= parts
+    assert res.rel_l2 == pytest.approx(recorded, rel=1e-4)

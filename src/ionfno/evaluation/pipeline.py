@@ -509,10 +509,9 @@ def evaluate_run(
 
     from .. import __version__
     from ..data.biomarkers import firing_threshold
-    from ..data.encoding import stimulus_from_arrays
+    from ..data.encoding import stored_stimulus
     from ..data.storage import dataset_info
     from ..ionic import get_model
-    from ..stimulus import pulse
     from ..surrogate import Surrogate
     from ..training import RunDir
     from . import plots
@@ -548,7 +547,8 @@ def evaluate_run(
     # --- predictions and the study's metric
     torch.set_num_threads(opt.threads)
     try:
-        stim_data = stimulus_from_arrays(data["amplitude"], data["duration"], data["onset"])
+        # The stored protocols (pulse trains, S1-S2 pairs, waveforms), not only the first pulse.
+        stim_data = stored_stimulus(data)
         pred = sur.predict_array(_model_input(sur, stim_data, data["i_app"]))
     finally:
         torch.set_num_threads(prev_threads)
@@ -588,7 +588,7 @@ def evaluate_run(
         )
 
     # --- speed on the split's own stimuli
-    stim = pulse(data["amplitude"], data["duration"], data["onset"])
+    stim = stim_data
     method, solver_kw = _dataset_solver(info)
     n_avail = stim.batch_size
     speed = None
