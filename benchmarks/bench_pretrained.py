@@ -63,7 +63,7 @@ def fresh_test_set(card: dict, out: Path, *, n: int, seed: int, workers: int) ->
 def remeasure(name: str, *, n: int, seed: int, workers: int) -> dict:
     """The card's test error and the one on fresh data, overall, per part and per variable."""
     from ionfno.data.biomarkers import firing_threshold
-    from ionfno.data.encoding import stimulus_from_arrays
+    from ionfno.data.encoding import stored_stimulus
     from ionfno.data.storage import read_split
     from ionfno.evaluation.biomarkers import compare_biomarkers, compute_biomarkers
     from ionfno.evaluation.metrics import compute_errors
@@ -81,7 +81,7 @@ def remeasure(name: str, *, n: int, seed: int, workers: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = fresh_test_set(card, Path(tmp) / "fresh.h5", n=n, seed=seed, workers=workers)
         d = read_split(path, "test", dtype=np.float64, time_stride=int(sur.info["subsample"]))
-    stim = stimulus_from_arrays(d["amplitude"], d["duration"], d["onset"])
+    stim = stored_stimulus(d)  # pulse trains, S1-S2 pairs and waveforms of a general mixture too
     pred = sur.predict_array(d["i_app"] if sur.input_encoding == "point" else sur.encode(stim))
     table = compute_errors(
         pred, d["states"], mean=stats[0], std=stats[1], state_names=sur.state_names, parts=d["part"]

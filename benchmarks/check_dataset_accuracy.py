@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from ionfno.data.encoding import stimulus_from_arrays  # noqa: E402
+from ionfno.data.encoding import stored_stimulus  # noqa: E402
 from ionfno.data.storage import dataset_info, open_dataset, read_split  # noqa: E402
 from ionfno.ionic import get_model  # noqa: E402
 from ionfno.solvers import ReferenceSolver, simulate, state_floor  # noqa: E402
@@ -60,7 +60,7 @@ def main() -> None:
     for part in sorted(set(parts)):
         idx = np.flatnonzero(parts == part)[: args.per_part]
         arr = read_split(args.data, args.split, dtype=np.float64, indices=idx)
-        stim = stimulus_from_arrays(arr["amplitude"], arr["duration"], arr["onset"])
+        stim = stored_stimulus(arr)  # every stored protocol, not only the first pulse
         t0 = time.process_time()
         ref = simulate(model, stim, t_eval=t, t_end=float(t[-1]), method=ReferenceSolver(args.reference),
                        rtol=args.ref_tol, atol=args.ref_tol * floor)
