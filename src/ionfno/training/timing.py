@@ -25,6 +25,8 @@ __all__ = ["PLAN_FILL", "probe_epoch_seconds", "plan_epochs"]
 #: probe's few samples sit in cache, real batches are gathered from the whole split, and
 #: checkpoints are written), which a fill of 0.95 left 1 % of room for; 0.90 leaves about 5 %.
 PLAN_FILL = 0.90
+#: The probe's timed steps run as this many separate runs; their median per-step time counts.
+CHUNKS = 3
 
 
 def probe_epoch_seconds(
@@ -78,13 +80,16 @@ def probe_epoch_seconds(
 
     try:
         # Warm-up: allocator, first touch, cached DFT bases, and DDP's first iterations (its
-        # gradient buckets are rebuilt after the first one). Known issue: over 2 DDP ranks the
-        # probe still overestimates (HH, hh-constrained-2h, 2026-12-06: 82.9 s with one warm-up
-        # step and 107.1 s with three, against 60-67 s measured), so a time-limited DDP run
-        # plans too few epochs; the 2-hour presets fix their epoch counts instead.
+        # gradient buckets are rebuilt after the first one). The 1.3-1.8x overestimates of the
+        # 2-rank HH/ORd 2-hour runs (82.9 and 107.1 s against 60-67 s) were other processes
+        # running at probe time; on the idle machine (hh-constrained-2h, 2 ranks, 2026-12-07)
+        # one 12-step run said 9.3 s against 7.8-8.2 s real epochs (1.17x), the median of
+        # three 4-step runs 8.4 s (1.04x).
         run(min(b * warmup, x.shape[0]))
-        n = min(x.shape[0], b * steps)
-        t_step = run(n) / math.ceil(n / b)
+        # The timed steps in CHUNKS runs, the median per-step time of the runs: a burst of
+        # another process during one run (a test suite, an editor) does not become the plan.
+        n = min(x.shape[0], b * max(1, steps // CHUNKS))
+        t_step = float(sorted(run(n) / math.ceil(n / b) for _ in range(CHUNKS))[CHUNKS // 2])
         m = min(val_x.shape[0], tc.eval_batch_size)
         t0 = time.perf_counter()
         step.evaluate(val_x[:m], val_y[:m], batch_size=tc.eval_batch_size)
