@@ -299,7 +299,6 @@ def measure_speed(
     return out
 
 
-# ---------------------------------------------------------------------------- out of distribution
 def _dataset_solver(info: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """The generation solver's method and settings recorded in the dataset, if any."""
     cfg = info.get("config") or {}
@@ -312,6 +311,7 @@ def _dataset_solver(info: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(solver.get("method", "fast")), kw
 
 
+# ---------------------------------------------------------------------------- out of distribution
 def _heldout(sur: Any, opt: EvaluateOptions, stats: tuple[np.ndarray, np.ndarray],
              prev_threads: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
     """The held-out benchmark with ``opt.ood_per_kind`` samples per kind, and the restitution
