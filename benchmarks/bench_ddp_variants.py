@@ -14,7 +14,7 @@ import os, sys, time, statistics
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch, torch.distributed as dist, torch.multiprocessing as mp
 
-def work(rank, port, steps, out):
+def work(rank, port, steps):
     torch.set_num_threads(1)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=2)
@@ -72,4 +72,4 @@ def work(rank, port, steps, out):
 
 if __name__ == "__main__":
     steps = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-    mp.spawn(work, args=(29577, steps, None), nprocs=2)
+    mp.spawn(work, args=(29577, steps), nprocs=2)

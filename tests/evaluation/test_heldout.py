@@ -134,3 +134,15 @@ def test_cli_heldout_bad_input(tmp_path, capsys, argv, message):
     assert main(["heldout", *argv, "--out", str(tmp_path / "x")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_cli_heldout_refuses_a_surrogate_without_pointwise_statistics(tmp_path, capsys, monkeypatch):
+    from ionfno.surrogate import Surrogate
+
+    monkeypatch.setattr(Surrogate, "output_statistics", lambda self: None)
+    assert main(["heldout", "study=ord", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert "'study'" in err and "point-wise normaliser" in err
+    assert not (tmp_path / "x").exists()
+    with pytest.raises(ValueError, match="point-wise normaliser"):
+        H.study_statistics(Surrogate.load("ord"))

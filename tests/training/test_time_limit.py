@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 
 import pytest
 import torch
@@ -54,6 +55,33 @@ def test_the_probe_times_real_steps_and_leaves_the_model_and_rng_alone(synthetic
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert torch.equal(torch.get_rng_state(), rng)
+
+
+def test_one_slow_probe_run_does_not_become_the_plan(synthetic_h5):
+    # The timed steps run as timing.CHUNKS runs and their median counts: a burst of another
+    # process during one run must not set the plan.
+    from ionfno.training.data import prepare
+    from ionfno.training.losses import get_loss
+    from ionfno.training.steps import SingleProcess
+
+    cfg = tiny()
+    data = prepare(cfg, synthetic_h5)
+    step = SingleProcess(build_model(cfg, 2, 2), torch.device("cpu"))
+    calls = []
+
+    def train_epoch(x, y, **kw):  # 10 ms a step, 1 s a step in the second timed run
+        calls.append(x.shape[0])
+        n = math.ceil(x.shape[0] / kw["batch_size"])
+        time.sleep(n * (1.0 if len(calls) == 3 else 0.01))
+        return 0.0
+
+    step.train_epoch = train_epoch
+    step.evaluate = lambda x, y, batch_size: torch.zeros(x.shape[0], 2)
+    seconds = timing.probe_epoch_seconds(step, data.train.x, data.train.y, data.val.x, data.val.y,
+                                         cfg=cfg, loss_fn=get_loss("l2"))
+    assert len(calls) == 1 + timing.CHUNKS
+    per_epoch = math.ceil(data.train.x.shape[0] / cfg.train.batch_size) * 0.01
+    assert per_epoch <= seconds < 3 * per_epoch + 0.5
 
 
 def _fixed_probe(seconds):

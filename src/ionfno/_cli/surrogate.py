@@ -254,7 +254,7 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
     from .._io import atomic_path, write_json_atomic
     from ..cli import CLIError
-    from ..evaluation.heldout import HELDOUT_KINDS, HELDOUT_SEED, evaluate_heldout, restitution_curve
+    from ..evaluation.heldout import HELDOUT_KINDS, HELDOUT_SEED, evaluate_heldout, restitution_curve, study_statistics
     from ..evaluation.plots import plot_ood, plot_restitution
 
     for flag, v, lo in (("--n-per-kind", args.n_per_kind, 1), ("--threads", args.threads, 1),
@@ -275,10 +275,11 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     models = {s.model_name for _, s in surs}
     if len(models) != 1:
         raise CLIError(f"the surrogates must share one ionic model, got {sorted(models)}")
-    plain = [lab for lab, s in surs if s.output_statistics() is None]
-    if plain:
-        raise CLIError(f"{plain}: the held-out benchmark scores in the study's metric, which needs a "
-                       "surrogate trained with the point-wise normaliser (data.normalization=pointwise)")
+    for lab, s in surs:  # before the output folder is created
+        try:
+            study_statistics(s)
+        except ValueError as e:
+            raise CLIError(f"{lab!r}: {e}") from None
     seed = HELDOUT_SEED if args.seed is None else args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     results, curves, rows = {}, {}, []

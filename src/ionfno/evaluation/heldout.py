@@ -43,6 +43,7 @@ __all__ = [
     "beat_onsets",
     "beat_biomarkers",
     "evaluate_heldout",
+    "study_statistics",
     "restitution_curve",
 ]
 
@@ -223,6 +224,17 @@ def _truth(sur: Any, stimulus: Any, solver: dict[str, Any]) -> tuple[np.ndarray,
     return traj.states[:, :, :: int(sur.info["subsample"])], traj.status
 
 
+def study_statistics(sur: Any, statistics: tuple[np.ndarray, np.ndarray] | None = None,
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The point-wise ``(mean, std)`` that define the study's metric: ``statistics`` if given,
+    else the surrogate's own output normaliser; ValueError when it has none (not point-wise)."""
+    stats = sur.output_statistics() if statistics is None else statistics
+    if stats is None:
+        raise ValueError("the held-out benchmark scores in the study's metric, which needs a surrogate "
+                         "trained with the point-wise normaliser (data.normalization = pointwise)")
+    return stats
+
+
 def _predict(sur: Any, stimulus: Any) -> np.ndarray:
     from ..surrogate import ExtrapolationWarning
 
@@ -271,11 +283,7 @@ def evaluate_heldout(sur: Any, *, n_per_kind: int = 16, seed: int = HELDOUT_SEED
     bad = sorted(set(kinds) - set(HELDOUT_KINDS))
     if bad:
         raise ValueError(f"Unknown held-out kind(s) {bad}; expected some of {list(HELDOUT_KINDS)}")
-    stats = sur.output_statistics() if statistics is None else statistics
-    if stats is None:
-        raise ValueError("the held-out benchmark scores in the study's metric, which needs a surrogate "
-                         "trained with the point-wise normaliser (data.normalization = pointwise)")
-    mean, std = stats
+    mean, std = study_statistics(sur, statistics)
     mix = heldout_mixture(sur.model_name, n_per_kind)
     solver = dict(mix.solver if solver is None else solver)
     names = list(sur.state_names)
