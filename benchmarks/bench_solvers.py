@@ -13,7 +13,8 @@ figure least disturbed by other load on the machine):
 2. **pacing**: ``--beats`` beats at 1 Hz of one cell with per-beat biomarkers
    (:func:`ionfno.pacing.pace`, as ``ionfno simulate --save-every-beat``);
 3. **batch**: ``--batch`` cells with random pulses around the threshold in one call,
-   ms of CPU per beat per core;
+   ms of CPU per beat per core (and of it system time), with the solver's pre-faulted output
+   array and with plain ``np.empty`` as the baseline, alternated twice;
 4. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
    again with the cache filled (``cached``), for importing the solver and one ORd beat;
 5. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
@@ -146,16 +147,34 @@ def pacing(args, model) -> None:
 
 
 def batch(args, model) -> None:
+    import resource
+
+    from ionfno.solvers import compiled
+
     rng = np.random.default_rng(0)
     stim = pulse(rng.uniform(30.0, 100.0, args.batch), rng.uniform(0.3, 1.5, args.batch))
     kw = dict(t_end=T_END, n_points=args.batch_points, threads=args.threads)
     simulate(model, stim.select(np.arange(2)), **kw)
-    traj, c, w = timed(lambda: simulate(model, stim, **kw))
-    fired = np.mean(traj.states[:, 0].max(axis=1) > 0.0)
-    print(f"batch     {args.batch} cells    : {w:6.2f} s wall, {c:.2f} s CPU on {args.threads} thread(s): "
-          f"{1e3 * c / args.batch:.1f} ms CPU per beat per core "
-          f"({1e3 * w * args.threads / args.batch:.1f} ms wall x threads); "
-          f"{traj.stats['steps'].mean():.0f} steps/beat, {fired:.0%} fire, {args.batch_points} points")
+    # The solver's pre-faulted output (solvers.base.output_array) against the baseline
+    # np.empty (NumPy's huge-page advice for large arrays), alternated, same cells.
+    allocators = {"output_array": compiled.output_array, "np.empty": np.empty}
+    for rep in range(2):
+        for label, alloc in allocators.items():
+            compiled.output_array = alloc
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            try:
+                traj, c, w = timed(lambda: simulate(model, stim, **kw))
+            finally:
+                compiled.output_array = allocators["output_array"]
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            sys_ms = 1e3 * (r1.ru_stime - r0.ru_stime) / args.batch
+            fired = np.mean(traj.states[:, 0].max(axis=1) > 0.0)
+            print(f"batch     {args.batch} cells    : {w:6.2f} s wall, {c:.2f} s CPU on {args.threads} thread(s): "
+                  f"{1e3 * c / args.batch:.1f} ms CPU per beat per core, of it {sys_ms:.1f} ms system "
+                  f"({1e3 * w * args.threads / args.batch:.1f} ms wall x threads); "
+                  f"{traj.stats['steps'].mean():.0f} steps/beat, {fired:.0%} fire, {args.batch_points} points, "
+                  f"output from {label} (round {rep + 1})")
+            del traj
 
 
 _COMPILE_SNIPPET = (

@@ -129,3 +129,28 @@ def test_tolerance_sweep_down_to_1e8_never_fails_and_converges(name, stim, t_end
     slope = np.polyfit(np.log10([1e-4, 1e-5, 1e-6, 1e-7, 1e-8]), np.log10(errs), 1)[0]
     assert 0.7 < slope < 1.3, errs
     assert np.all(np.diff(steps) > 0)
+
+
+def test_large_outputs_are_prefaulted_mappings_and_give_the_same_bits(monkeypatch):
+    from ionfno.solvers import base, compiled
+
+    big = base.output_array((3, 41, 10080))  # 9.9 MB: mapped (on Linux)
+    small = base.output_array((2, 4, 10))
+    for a, shape in ((big, (3, 41, 10080)), (small, (2, 4, 10))):
+        assert a.shape == shape and a.dtype == np.float64
+        assert a.flags.c_contiguous and a.flags.writeable
+    if hasattr(base.mmap, "MAP_POPULATE"):
+        root = big
+        while isinstance(root, np.ndarray):
+            root = root.base
+        assert isinstance(root.obj, base.mmap.mmap)
+        assert small.base is None  # a plain np.empty
+    big[...] = 1.5
+    assert float(big.sum()) == 1.5 * big.size
+    # The solver's output in a mapping (8 MB here) and in np.empty: the same bits.
+    stim = pulse(np.linspace(0.3, 1.5, 1000), 2.0)
+    mapped = simulate("fhn", stim, t_end=100.0, n_points=501)
+    monkeypatch.setattr(compiled, "output_array", lambda shape: np.empty(shape))
+    plain = simulate("fhn", stim, t_end=100.0, n_points=501)
+    assert mapped.states.nbytes >= base.PREFAULT_FROM
+    assert np.array_equal(mapped.states, plain.states)

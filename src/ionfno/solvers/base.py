@@ -9,6 +9,7 @@ after it, and never affects the other samples.
 from __future__ import annotations
 
 import math
+import mmap
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, ClassVar
@@ -18,7 +19,7 @@ import numpy as np
 from ..ionic.base import IonicModel
 from ..stimulus import Stimulus
 
-__all__ = ["Status", "Trajectory", "Solver", "state_floor", "UNIT_FLOOR"]
+__all__ = ["Status", "Trajectory", "Solver", "state_floor", "UNIT_FLOOR", "output_array"]
 
 
 class Status(IntEnum):
@@ -137,6 +138,39 @@ class Solver:
         threads of a parallel solver) that never change the result; solvers may ignore them.
         """
         raise NotImplementedError
+
+
+PREFAULT_FROM = 4 << 20
+"""Outputs of at least this many bytes [B] are mapped and pre-faulted by :func:`output_array`."""
+
+
+def output_array(shape: tuple[int, ...]) -> np.ndarray:
+    """An uninitialised float64 array for a solver's dense output, mapped with its pages in.
+
+    Why not ``np.empty``: NumPy asks Linux for transparent huge pages on every array of 4 MiB
+    or more (``madvise(MADV_HUGEPAGE)``); where THP runs with ``defrag = madvise`` (common on
+    VMs), the first write into each 2 MiB page can stall in direct memory compaction, inside
+    the solver's loop. Measured on this project's 2-core VM, ORd on the 10080-point grid
+    (3.3 MB of output per cell): 6-7 ms of system time per cell that way, 2.6 ms in 4 KiB
+    pages faulted one by one, 1.3-1.8 ms with the whole mapping populated in one call
+    (``MAP_POPULATE``), which is what this does (BENCHMARKS.md, ``benchmarks/bench_solvers.py``).
+    The array owns its mapping and frees it when collected.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        e.g. (B, n_states, N).
+
+    Returns
+    -------
+    ndarray
+        C-contiguous, writable, float64; contents undefined (zeros when freshly mapped).
+    """
+    n_bytes = 8 * math.prod(shape)
+    if n_bytes < PREFAULT_FROM or not hasattr(mmap, "MAP_POPULATE"):
+        return np.empty(shape)
+    buf = mmap.mmap(-1, n_bytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return np.frombuffer(buf, dtype=np.float64).reshape(shape)
 
 
 def check_positive(name: str, value: Any, n_states: int) -> np.ndarray | float:

@@ -30,7 +30,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..ionic.base import IonicModel
-from .base import Solver, state_floor
+from .base import Solver, output_array, state_floor
 from .exponential import DEFAULT_TOL, DEFAULT_TOL_OTHER
 
 __all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS"]
@@ -98,7 +98,7 @@ class CompiledSolver(Solver):
         if max_steps is None:
             max_steps = (int(math.ceil(t_end / dt)) + 2 * stops.shape[1] + 10) if dt is not None \
                 else DEFAULT_MAX_STEPS
-        states = np.empty((B, n, N))
+        states = output_array((B, n, N))
         status = np.zeros(B, dtype=np.int8)
         steps = np.zeros(B, dtype=np.int64)
         rejected = np.zeros(B, dtype=np.int64)

@@ -69,7 +69,7 @@ import numpy as np
 
 from ..ionic.base import IonicModel
 from ..stimulus import Stimulus
-from .base import Solver, Status, state_floor
+from .base import Solver, Status, output_array, state_floor
 
 __all__ = ["ExponentialSolver", "DEFAULT_TOL", "phi1", "phi12"]
 
@@ -223,7 +223,7 @@ class ExponentialSolver(Solver):
         N = t_eval.shape[0]
         atol = np.broadcast_to(np.asarray(atol, dtype=np.float64), (n,))
         chunk = int(chunk_size or self.chunk_size)
-        states = np.empty((B, n, N))
+        states = output_array((B, n, N))
         status = np.zeros(B, dtype=np.int8)
         steps = np.zeros(B, dtype=np.int64)
         rejected = np.zeros(B, dtype=np.int64)
