@@ -588,15 +588,14 @@ def evaluate_run(
         )
 
     # --- speed on the split's own stimuli
-    stim = stim_data
     method, solver_kw = _dataset_solver(info)
-    n_avail = stim.batch_size
+    n_avail = stim_data.batch_size
     speed = None
     if opt.speed_samples or opt.reference_samples:
         speed = measure_speed(
             sur,
             model,
-            stim,
+            stim_data,
             t_end=sur.t_end,
             n_points=int(info["n_points"]),
             subsample=sub,

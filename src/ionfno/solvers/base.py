@@ -151,10 +151,10 @@ def output_array(shape: tuple[int, ...]) -> np.ndarray:
     or more (``madvise(MADV_HUGEPAGE)``); where THP runs with ``defrag = madvise`` (common on
     VMs), the first write into each 2 MiB page can stall in direct memory compaction, inside
     the solver's loop. Measured on this project's 2-core VM, ORd on the 10080-point grid
-    (3.3 MB of output per cell): 6-7 ms of system time per cell that way, 2.6 ms in 4 KiB
-    pages faulted one by one, 1.3-1.8 ms with the whole mapping populated in one call
-    (``MAP_POPULATE``), which is what this does (BENCHMARKS.md, ``benchmarks/bench_solvers.py``).
-    The array owns its mapping and frees it when collected.
+    (3.3 MB of output per cell, ``benchmarks/bench_solvers.py``, BENCHMARKS.md): 7-8 ms of
+    system time per cell that way against 1.5-1.9 ms in 4 KiB pages, whether faulted in on
+    first write or, as here, populated in one call (``MAP_POPULATE``). The array owns its
+    mapping and frees it when collected.
 
     Parameters
     ----------
