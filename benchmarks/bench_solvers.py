@@ -4,18 +4,21 @@ Prints, in one run (all on one thread unless ``--threads``; CPU time is process 
 figure least disturbed by other load on the machine):
 
 1. **one beat**: one ORd endocardial cell, one 1000 ms beat (80 µA/µF for 0.5 ms) from the
-   published state, default tolerance, output on the study's 10080-point grid: ``fast`` (the
-   median of ``--repeats`` runs after a warm-up), SciPy BDF at the study's settings
-   (rtol = atol = 1e-6, max_step = 1 ms; plain ``solve_ivp`` and ionfno's wrapper with a
-   vectorised rhs and sparse Jacobian), their ratio, and each one's largest error relative to
-   each state's range against SciPy Radau at tol 1e-10; Myokit (CVODES) when ``--myokit-mmt``
-   names an ORd .mmt file and myokit is installed;
+   published state, default tolerance, output on the study's 10080-point grid: each of
+   ``--methods`` (default ``fast``, with ORd's voltage lookup tables, and ``fast_exact``, every
+   exponential evaluated; the median of ``--repeats`` runs after a warm-up, the methods
+   alternated twice), SciPy BDF at the study's settings (rtol = atol = 1e-6, max_step = 1 ms;
+   plain ``solve_ivp`` and ionfno's wrapper with a vectorised rhs and sparse Jacobian), the
+   ratio to the first method, and each one's largest error relative to each state's range
+   against SciPy Radau at tol 1e-10; Myokit (CVODES) when ``--myokit-mmt`` names an ORd .mmt
+   file and myokit is installed;
 2. **pacing**: ``--beats`` beats at 1 Hz of one cell with per-beat biomarkers
    (:func:`ionfno.pacing.pace`, as ``ionfno simulate --save-every-beat``);
-3. **batch**: ``--batch`` cells with random pulses around the threshold in one call,
-   ms of CPU per beat per core (and of it system time), with the solver's pre-faulted output
-   array, with plain ``np.empty`` as the baseline and with 4 KiB pages faulted in on first
-   write, alternated twice;
+3. **batch**: ``--batch`` cells with random pulses around the threshold in one call, each
+   of ``--methods``, ms of CPU per beat per core (and of it system time), alternated twice;
+   with ``--allocators`` also with plain ``np.empty`` as the output array (NumPy's huge-page
+   advice) and with 4 KiB pages faulted in on first write, against the solver's pre-faulted
+   array;
 4. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
    again with the cache filled (``cached``), for importing the solver and one ORd beat;
 5. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
@@ -81,15 +84,24 @@ def timed(fn, repeats: int = 1):
 def one_beat(args, model, floor) -> None:
     stim = pulse(80.0, 0.5)
     kw = dict(t_end=T_END, n_points=N_POINTS)
-    simulate(model, stim, **kw)  # warm-up: loads the compiled code
-    fast, c_fast, w_fast = timed(lambda: simulate(model, stim, **kw), args.repeats)
-    print(f"one beat  fast          : {1e3 * c_fast:7.1f} ms CPU ({1e3 * w_fast:.1f} ms wall), "
-          f"{fast.stats['steps'][0]} steps, rtol {fast.stats['rtol']:g} [median of {args.repeats}]")
+    runs = {}
+    for method in args.methods:
+        simulate(model, stim, method=method, **kw)  # warm-up: loads the compiled code
+    for rnd in range(2):  # the methods alternated, twice
+        for method in args.methods:
+            traj, c, w = timed(lambda method=method: simulate(model, stim, method=method, **kw), args.repeats)
+            runs.setdefault(method, []).append((traj, c, w))
+            print(f"one beat  {method:<14}: {1e3 * c:7.1f} ms CPU ({1e3 * w:.1f} ms wall), "
+                  f"{traj.stats['steps'][0]} steps, rtol {traj.stats['rtol']:g} [median of {args.repeats}, "
+                  f"round {rnd + 1}]")
+    fast, c_fast, w_fast = min(runs[args.methods[0]], key=lambda r: r[1])  # its better round
     radau = ReferenceSolver("Radau", tol=1e-10)
     ref_traj, c_ref, _ = timed(lambda: simulate(model, stim, method=radau, **kw))
     ref = ref_traj.states[0]
     print(f"          reference     : SciPy Radau tol 1e-10, {c_ref:.1f} s CPU")
-    print(f"          fast error    : {range_error(fast.states[0], ref, floor):.2e} of range")
+    for method, rr in runs.items():
+        print(f"          {method} error: {range_error(rr[0][0].states[0], ref, floor):.2e} of range")
+    print(f"          ratios below against {args.methods[0]}'s better round, {1e3 * c_fast:.1f} ms CPU")
     for label, bdf in [("BDF plain ", ReferenceSolver("BDF", max_step=1.0, sparse_jacobian=False,
                                                       vectorized=False)),
                        ("BDF ionfno", ReferenceSolver("BDF", max_step=1.0))]:
@@ -166,12 +178,16 @@ def batch(args, model) -> None:
         return np.frombuffer(buf, dtype=np.float64).reshape(shape)
 
     allocators = {"output_array": compiled.output_array, "np.empty": np.empty, "4 KiB pages on demand": small_pages}
+    if not args.allocators:
+        allocators = {"output_array": compiled.output_array}
+    cases = [(m, label) for m in args.methods for label in allocators]
     for rep in range(2):
-        for label, alloc in allocators.items():
+        for method, label in cases:
+            alloc = allocators[label]
             compiled.output_array = alloc
             r0 = resource.getrusage(resource.RUSAGE_SELF)
             try:
-                traj, c, w = timed(lambda: simulate(model, stim, **kw))
+                traj, c, w = timed(lambda method=method: simulate(model, stim, method=method, **kw))
             finally:
                 compiled.output_array = allocators["output_array"]
             r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -181,7 +197,7 @@ def batch(args, model) -> None:
                   f"{1e3 * c / args.batch:.1f} ms CPU per beat per core, of it {sys_ms:.1f} ms system "
                   f"({1e3 * w * args.threads / args.batch:.1f} ms wall x threads); "
                   f"{traj.stats['steps'].mean():.0f} steps/beat, {fired:.0%} fire, {args.batch_points} points, "
-                  f"output from {label} (round {rep + 1})")
+                  f"{method}, output from {label} (round {rep + 1})")
             del traj
 
 
@@ -227,6 +243,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--myokit-mmt", default=None, help="Myokit's ohara-2011.mmt (optional column)")
     ap.add_argument("--skip", nargs="*", default=[], choices=["beat", "pacing", "batch", "compile", "cli"])
+    ap.add_argument("--methods", nargs="+", default=["fast", "fast_exact"],
+                    help="solvers timed in the beat and batch sections, alternated (the first is the "
+                         "baseline of the BDF/Myokit ratios); default: fast (ORd's lookup tables) and "
+                         "fast_exact (every exponential evaluated)")
+    ap.add_argument("--allocators", action="store_true",
+                    help="batch section: also np.empty and 4 KiB pages on demand as the output array "
+                         "(the 2026-12-07 huge-page comparison)")
     args = ap.parse_args()
     print(f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
           f"numpy {np.__version__}; load average {os.getloadavg()[0]:.1f} at start")

@@ -63,7 +63,7 @@ class ClampedGate(IonicModel):
         x_inf = self.alpha / k
         return x_inf + (x0 - x_inf) * np.exp(-k * t)
 
-    def kernel(self, params):
+    def kernel(self, params, tables=False):
         return _clamped_gate_rhs, np.array([self.alpha, self.beta])
 
     def rhs_linear(self, t, y, params, i_app):
@@ -90,7 +90,7 @@ class Fragile(IonicModel):
     def default_state(self):
         return np.array([1.0])
 
-    def kernel(self, params):
+    def kernel(self, params, tables=False):
         return _fragile_rhs, np.zeros(1)
 
     def rhs_linear(self, t, y, params, i_app):

@@ -55,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="number of pulses (default 1); without --t-end the window covers them all")
     p.add_argument("--t-end", type=float, default=None, help="end time T [ms] (default: the model's)")
     p.add_argument("--n-points", type=int, default=None, help="output points N (default: the model's)")
-    p.add_argument("--solver", default="fast", help="fast (default) or reference")
+    p.add_argument("--solver", default="fast",
+                   help="fast (default), fast_exact (no lookup tables) or reference (SciPy BDF)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (solver default)")
     p.add_argument("--atol", type=float, default=None,
                    help="absolute tolerance (default: rtol x each unit's floor, per state)")

@@ -216,7 +216,7 @@ class IonicModel(ABC):
             ``d(dydt_i)/dy_i`` for gates (``-1/tau``), 0 for other states.
         """
 
-    def kernel(self, params: Any) -> tuple[Any, np.ndarray]:
+    def kernel(self, params: Any, tables: bool = False) -> tuple[Any, np.ndarray]:
         """The compiled one-cell vector field and the parameters packed for it.
 
         The scalar twin of :meth:`rhs_linear` for the compiled solver (``fast``), written
@@ -227,6 +227,10 @@ class IonicModel(ABC):
         ----------
         params : Params
             Model parameters.
+        tables : bool
+            Pack lookup tables of the voltage-dependent terms where the model has them (ORd:
+            :data:`ionfno.ionic.kernels.ord.TABLE_DV`), so ``rhs`` interpolates them instead of
+            evaluating exponentials; models without tables ignore it.
 
         Returns
         -------

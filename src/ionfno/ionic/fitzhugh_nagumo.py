@@ -56,7 +56,7 @@ class FitzHughNagumo(IonicModel):
     def default_state(self) -> np.ndarray:
         return np.zeros(2)
 
-    def kernel(self, params):
+    def kernel(self, params, tables=False):  # polynomial: nothing to tabulate
         from .kernels import fhn
 
         return fhn.rhs, fhn.pack(params)

@@ -590,6 +590,8 @@ class OHaraRudy(IonicModel):
         ValueError
             For an unknown parameter name; the message lists the valid ones.
         """
+        if not overrides:
+            return self._params  # frozen: safe to share (and it keeps the kernel cache warm)
         return celltype_params(self.celltype, **overrides)
 
     def default_state(self) -> np.ndarray:
@@ -612,12 +614,12 @@ class OHaraRudy(IonicModel):
         return d
 
     # ---------------------------------------------------------------- vector field
-    def kernel(self, params):
+    def kernel(self, params, tables=False):
         if not isinstance(params, OHaraRudyParams):
             raise TypeError(f"ORd expects OHaraRudyParams, got {type(params).__name__}")
         from .kernels import ord as compiled
 
-        return compiled.rhs, compiled.pack(params)
+        return compiled.rhs, (compiled.pack_tables(params) if tables else compiled.pack(params))
 
     def rhs_linear(self, t, y, params, i_app):
         """Vector field and the exact diagonal coefficient of each linear state.

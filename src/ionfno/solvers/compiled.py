@@ -33,7 +33,13 @@ from ..ionic.base import IonicModel
 from .base import Solver, output_array, state_floor
 from .exponential import DEFAULT_TOL, DEFAULT_TOL_OTHER
 
-__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS"]
+__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS", "TABLES_MIN_RTOL"]
+
+TABLES_MIN_RTOL = 2e-5
+"""Smallest ``rtol`` at which ``fast`` uses a model's lookup tables by default. ORd's table
+moves a beat by about 1e-5 of a state's range; the error of the tolerance itself is about
+1.6 rtol (8e-5 at the default 5e-5), so below 2e-5 the table would dominate and the exact
+vector field is used."""
 
 DEFAULT_MAX_STEPS = 10_000_000
 """Default step limit per sample (accepted + rejected). Far above what any tolerance down to
@@ -53,6 +59,13 @@ class CompiledSolver(Solver):
         :data:`~ionfno.solvers.exponential.DEFAULT_TOL`.
     max_step : float
         Largest step [time unit].
+    tables : bool or None
+        Let the model interpolate its voltage-dependent terms from lookup tables where it has
+        them (ORd: :data:`ionfno.ionic.kernels.ord.TABLE_DV`; a 2.5x cheaper vector field that
+        moves a beat by about 1e-5 of each state's range, BENCHMARKS.md). ``None`` (default):
+        only at ``rtol >= TABLES_MIN_RTOL``, where the tolerance's own error is several times
+        larger, so that tighter tolerances keep converging to the exact model. ``False``
+        (``method="fast_exact"``) evaluates every exponential: the NumPy model to rounding.
 
     Notes
     -----
@@ -67,12 +80,13 @@ class CompiledSolver(Solver):
     order = 2
     adaptive = True
 
-    def __init__(self, *, tol: float | None = None, max_step: float = math.inf) -> None:
+    def __init__(self, *, tol: float | None = None, max_step: float = math.inf, tables: bool | None = None) -> None:
         self.tol = tol
         self.max_step = max_step
+        self.tables = tables if tables is None else bool(tables)
 
     def __repr__(self) -> str:
-        return f"CompiledSolver(tol={self.tol}, max_step={self.max_step})"
+        return f"CompiledSolver(tol={self.tol}, max_step={self.max_step}, tables={self.tables})"
 
     def default_tolerances(self, model: IonicModel) -> tuple[float, np.ndarray]:
         tol = self.tol if self.tol is not None else DEFAULT_TOL.get(model.name, DEFAULT_TOL_OTHER)
@@ -84,13 +98,14 @@ class CompiledSolver(Solver):
 
         from . import _rl2_numba
 
-        rhs, p = model.kernel(params)
+        tables = self.tables if self.tables is not None else rtol >= TABLES_MIN_RTOL
+        rhs, p = model.kernel(params, tables=tables)
         B, n = y0.shape
         N = t_eval.shape[0]
         # The compiled signature wants C-contiguous, writable float64 arrays: fresh copies
         # (a protocol's pieces may be views or Fortran-ordered).
         stops, v_start, v_end = (np.array(a, dtype=np.float64, order="C") for a in stimulus.pieces(t_end))  # (B, K)
-        p = np.array(p, dtype=np.float64)
+        p = np.ascontiguousarray(p, dtype=np.float64)  # read only; a table is megabytes
         t_eval = np.array(t_eval, dtype=np.float64)
         atol = np.array(np.broadcast_to(atol, (n,)), dtype=np.float64)
         gate = np.array(model.gate_mask, dtype=np.bool_)

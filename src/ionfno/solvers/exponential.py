@@ -73,6 +73,12 @@ from .base import Solver, Status, output_array, state_floor
 
 __all__ = ["ExponentialSolver", "DEFAULT_TOL", "phi1", "phi12"]
 
+ROUNDING_FLOOR = 16 * 2.220446049250313e-16
+"""Smallest error scale per state, relative to ``|y|``: 16 float64 epsilons. The embedded
+estimate ``y_{n+1} - y^*`` of a state far from zero carries a few ulps of rounding; with a
+tiny ``atol + rtol * range`` (tolerances near 1e-10) the error test could not pass at any
+step size, and the step would shrink to underflow. Far below every practical tolerance."""
+
 
 def phi1(z: np.ndarray) -> np.ndarray:
     """``phi1(z) = expm1(z) / z``, with ``phi1(0) = 1``.
@@ -172,9 +178,11 @@ class ExponentialSolver(Solver):
 
     Notes
     -----
-    The error norm is the max over states of ``|y_{n+1} - y^*| / (atol + rtol * M)`` where
-    ``M`` is the largest ``|y|`` the sample has reached so far (so a state that rises from
-    near zero, like ORd's J_rel, is controlled relative to its peak, not its resting value).
+    The error norm is the max over states of ``|y_{n+1} - y^*| / max(atol + rtol * M,
+    ROUNDING_FLOOR |y_n|)`` where ``M`` is the range the state has covered so far (so a state
+    that rises from near zero, like ORd's J_rel, is controlled relative to its excursion, not
+    its resting value); the floor keeps a state far from zero with a tiny range (ORd's K_i,
+    145 mM) from asking for less than its rounding noise at very tight tolerances.
     Step size: ``h <- h * clip(0.9 err^{-1/2}, 0.2, 5)``; a step with a non-finite result is
     retried at a quarter of the size, and the sample is flagged NONFINITE once that falls
     below ``1e-12 * t_end`` (or at once if the derivative at an accepted state is not
@@ -397,6 +405,7 @@ class ExponentialSolver(Solver):
                     sc = yhi - ylo
                     sc *= rtol
                     sc += atol_c
+                    np.maximum(sc, ROUNDING_FLOOR * np.abs(y), out=sc)
                     e /= sc
                     err = np.max(e, axis=0)
                 finite = np.isfinite(err)

@@ -26,7 +26,7 @@ def pack(params) -> np.ndarray:
     return np.array([d[k] for k in PARAM_ORDER], dtype=np.float64)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _x_over_expm1(x):
     # x / (exp(x) - 1), continuous at 0: the series below 1e-6, as the NumPy model does.
     if abs(x) < 1e-6:
