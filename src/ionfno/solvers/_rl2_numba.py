@@ -119,18 +119,15 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     a1 = np.empty(n)
     y1 = np.empty(n)
     y2 = np.empty(n)
-    df = np.empty(n)
-    z = np.zeros(n)
-    dN = np.zeros(n)
     # dense-output coefficients per state: quintic in theta (c1, c2, c3, c6, c7), then the
     # expm1 weight and rate (c4, c5)
     c1 = np.empty(n)
     c2 = np.empty(n)
-    c3 = np.empty(n)
+    c3 = np.zeros(n)  # c3, c6, c7 stay 0 for the states that are not gates
     c4 = np.empty(n)
     c5 = np.empty(n)
-    c6 = np.empty(n)
-    c7 = np.empty(n)
+    c6 = np.zeros(n)
+    c7 = np.zeros(n)
     vals = np.empty(n)
     e0 = np.zeros(n)  # exp(a0 h) of each gate in stage 1 (0: not computed)
     eidx = np.empty(n, dtype=np.int64)
@@ -215,19 +212,44 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
         rhs(tn, y1, p, _current(stops, v_start, v_end, k, tn), f1, a1)
         # err = max_j |y2 - y1|_j / sc_j, dividing only when the maximum moves (a division per
         # state was a tenth of an ORd step); a NaN or inf anywhere makes esum non-finite.
+        # A step that reaches the next grid point also forms its dense-output coefficients
+        # here (used only if it is accepted): a quintic in theta per state, plus
+        # c4 (exp(c5 theta) - 1) for the gates listed in eidx.
+        dense = g < N and t_eval[g] <= tn
+        ne = 0
         err = 0.0
         esum = 0.0
         for jj in range(ng):
             j = gidx[jj]
             d = f1[j] - f0[j]
-            df[j] = d
             ab = (a0[j] + a1[j]) * 0.5
             dn = d - ab * (y1[j] - y[j])
             zj = ab * hs
             p1, p2 = _phi12_from(zj, a0[j] * hs, e0[j])
             y2[j] = (p2 * dn + p1 * f0[j]) * hs + y[j]
-            z[j] = zj
-            dN[j] = dn
+            if dense:
+                u = hs * (zj * f0[j] + dn)
+                if abs(zj) >= 0.1:
+                    # y - th h dN / z + expm1(z th) u / z^2
+                    rz = 1.0 / zj
+                    c1[j] = -hs * dn * rz
+                    c2[j] = 0.0
+                    c3[j] = 0.0
+                    c6[j] = 0.0
+                    c7[j] = 0.0
+                    c4[j] = u * rz * rz
+                    c5[j] = zj
+                    eidx[ne] = j
+                    ne += 1
+                else:
+                    # the same as its Taylor series in z: y + th h f0 + th^2 u/2 + th^3 z u/6
+                    # + th^4 z^2 u/24 + th^5 z^3 u/120; truncation z^4 u/720 (1.4e-7 u at
+                    # |z| = 0.1), and no exp per grid point
+                    c1[j] = f0[j] * hs
+                    c2[j] = 0.5 * u
+                    c3[j] = zj * u * (1.0 / 6.0)
+                    c6[j] = zj * zj * u * (1.0 / 24.0)
+                    c7[j] = zj * zj * zj * u * (1.0 / 120.0)
             e = abs(y2[j] - y1[j])
             sc = max(rtol * (yhi[j] - ylo[j]) + atol[j], ROUNDING_FLOOR * abs(y[j]))
             sc *= 1.0 + zj * zj  # drift of a stiff gate's steady state
@@ -237,8 +259,10 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
         for jj in range(n - ng):
             j = oidx[jj]
             d = f1[j] - f0[j]
-            df[j] = d
             y2[j] = (d * 0.5 + f0[j]) * hs + y[j]
+            if dense:
+                c1[j] = f0[j] * hs
+                c2[j] = d * (0.5 * hs)
             e = abs(y2[j] - y1[j])
             sc = max(rtol * (yhi[j] - ylo[j]) + atol[j], ROUNDING_FLOOR * abs(y[j]))
             esum += e
@@ -269,57 +293,22 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
 
         if acc:
             # Output grid points in (t, tn] from the dense output of this step.
-            if g < N and t_eval[g] <= tn:
-                for jj in range(n - ng):
-                    j = oidx[jj]
-                    c1[j] = f0[j] * hs
-                    c2[j] = df[j] * (0.5 * hs)
-                    c3[j] = 0.0
-                    c6[j] = 0.0
-                    c7[j] = 0.0
-                    c5[j] = 0.0
-                ne = 0
-                for jj in range(ng):
-                    j = gidx[jj]
-                    zj = z[j]
-                    u = hs * (zj * f0[j] + dN[j])
-                    if abs(zj) >= 0.1:
-                        eidx[ne] = j
-                        ne += 1
-                        # y - th h dN / z + expm1(z th) u / z^2
-                        c1[j] = -hs * dN[j] * (1.0 / zj)
-                        c2[j] = 0.0
-                        c3[j] = 0.0
-                        c6[j] = 0.0
-                        c7[j] = 0.0
-                        c4[j] = u * (1.0 / zj) * (1.0 / zj)
-                        c5[j] = zj
-                    else:
-                        # the same as its Taylor series in z: y + th h f0 + th^2 u/2 + th^3 z u/6
-                        # + th^4 z^2 u/24 + th^5 z^3 u/120; truncation z^4 u/720 (1.4e-7 u at
-                        # |z| = 0.1), and no exp per grid point
-                        c1[j] = f0[j] * hs
-                        c2[j] = 0.5 * u
-                        c3[j] = zj * u * (1.0 / 6.0)
-                        c6[j] = zj * zj * u * (1.0 / 24.0)
-                        c7[j] = zj * zj * zj * u * (1.0 / 120.0)
-                        c5[j] = 0.0
-                while g < N and t_eval[g] <= tn:
-                    if t_eval[g] == tn:
-                        for j in range(n):  # a grid point at the step's end gets y_{n+1} itself
-                            out[j, g] = y2[j]
-                    else:
-                        th = (t_eval[g] - t) / hs
-                        # the polynomial part of every state (a loop without branches), then
-                        # the exponential part of the gates that have one (listed in eidx)
-                        for j in range(n):
-                            vals[j] = ((((c7[j] * th + c6[j]) * th + c3[j]) * th + c2[j]) * th + c1[j]) * th + y[j]
-                        for jj in range(ne):
-                            j = eidx[jj]  # |c5| >= 0.1: exp - 1 is as good as expm1 here
-                            vals[j] += (math.exp(c5[j] * th) - 1.0) * c4[j]
-                        for j in range(n):
-                            out[j, g] = vals[j]
-                    g += 1
+            while g < N and t_eval[g] <= tn:
+                if t_eval[g] == tn:
+                    for j in range(n):  # a grid point at the step's end gets y_{n+1} itself
+                        out[j, g] = y2[j]
+                else:
+                    th = (t_eval[g] - t) / hs
+                    # the polynomial part of every state (a loop without branches), then
+                    # the exponential part of the gates that have one (listed in eidx)
+                    for j in range(n):
+                        vals[j] = ((((c7[j] * th + c6[j]) * th + c3[j]) * th + c2[j]) * th + c1[j]) * th + y[j]
+                    for jj in range(ne):
+                        j = eidx[jj]  # |c5| >= 0.1: exp - 1 is as good as expm1 here
+                        vals[j] += (math.exp(c5[j] * th) - 1.0) * c4[j]
+                    for j in range(n):
+                        out[j, g] = vals[j]
+                g += 1
             t = tn
             for j in range(n):
                 y[j] = y2[j]
