@@ -3,9 +3,10 @@
 For the first ``--per-part`` samples of each part of a mixture preset (the ``train`` split of
 seed ``--seed``, drawn as ``ionfno generate`` draws them), integrates the tight SciPy
 reference (Radau by default, rtol = ``--ref-tol``, atol = ref-tol x each unit's floor) and
-``fast`` at each ``--rtols``, on the preset's grid, and prints per part and tolerance the
-largest error relative to each state's range (floors as in ``ionfno.solvers.state_floor``),
-the worst state, the steps per sample, the CPU time per sample and any failures. This is the
+each of ``--methods`` (default ``fast``) at each ``--rtols``, on the preset's grid, and prints
+per part and tolerance the largest error relative to each state's range (floors as in
+``ionfno.solvers.state_floor``), the worst state, the steps per sample, the CPU time per
+sample and any failures. This is the
 measurement behind each mixture's ``solver.rtol`` (its ``notes.solver``), with a 1e-3 bound.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_accuracy.py --model hh \\
@@ -73,6 +74,9 @@ def main() -> None:
     ap.add_argument("--ref-tol", type=float, default=1e-10)
     ap.add_argument("--cache", type=Path, default=None, help="folder for cached reference trajectories")
     ap.add_argument("--parts", nargs="*", default=None, help="only these parts")
+    ap.add_argument("--methods", nargs="+", default=["fast"],
+                    help="solvers measured at each tolerance (e.g. fast fast_exact: ORd with and "
+                         "without its voltage lookup tables)")
     args = ap.parse_args()
 
     mixture = load_mixture(args.model)
@@ -84,7 +88,7 @@ def main() -> None:
     print(f"{model.name}: mixture {mixture.name}, {n_points} points over {t_end:g} ms; reference "
           f"{args.reference} tol {args.ref_tol:g}; load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'part':<10} {'rtol':>8} {'max err':>9} {'worst state':<14} {'steps':>9} {'ms/sample':>10} fail")
-    worst_overall = {r: 0.0 for r in args.rtols}
+    worst_overall = {}
     for part, s in pick(mixture, args.seed, args.split, t_end, args.per_part).items():
         if args.parts and part not in args.parts:
             continue
@@ -97,22 +101,24 @@ def main() -> None:
             for i in range(len(s["index"]))
         ])
         ref_cpu = time.process_time() - t0
-        for rtol in args.rtols:
+        for rtol, method in ((r, m) for r in args.rtols for m in args.methods):
             t0 = time.process_time()
-            traj = simulate(model, stim, t_end=t_end, t_eval=grid, method="fast", rtol=rtol,
+            traj = simulate(model, stim, t_end=t_end, t_eval=grid, method=method, rtol=rtol,
                             atol=rtol * floor)
             cpu = time.process_time() - t0
             ok = traj.status == 0
             err = (range_error(traj.states[ok], refs[ok], floor) if ok.any()
                    else np.full((1, model.n_states), np.nan))
             j = np.unravel_index(np.nanargmax(err), err.shape)
-            worst_overall[rtol] = max(worst_overall[rtol], float(np.nanmax(err)))
+            worst_overall[rtol, method] = max(worst_overall.get((rtol, method), 0.0), float(np.nanmax(err)))
             desc = ", ".join(f"A={a:.3g} T={d:.3g}"
                              for a, d in zip(s["amplitude"], s["duration"], strict=True))
             print(f"{part:<10} {rtol:>8.1e} {np.nanmax(err):>9.2e} {model.state_names[j[1]]:<14} "
                   f"{traj.stats['steps'].mean():>9.0f} {1e3 * cpu / len(ok):>10.1f} {int((~ok).sum())}"
-                  + (f"   [{desc}; reference {ref_cpu:.0f} s CPU]" if rtol == args.rtols[0] else ""))
-    print("worst over all parts: " + ", ".join(f"rtol {r:.1e}: {e:.2e}" for r, e in worst_overall.items()))
+                  + (f"  {method}" if len(args.methods) > 1 else "")
+                  + (f"   [{desc}; reference {ref_cpu:.0f} s CPU]"
+                     if rtol == args.rtols[0] and method == args.methods[0] else ""))
+    print("worst over all parts: " + ", ".join(f"rtol {r:.1e} {m}: {e:.2e}" for (r, m), e in worst_overall.items()))
 
 
 if __name__ == "__main__":
