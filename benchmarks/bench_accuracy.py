@@ -74,6 +74,9 @@ def main() -> None:
     ap.add_argument("--ref-tol", type=float, default=1e-10)
     ap.add_argument("--cache", type=Path, default=None, help="folder for cached reference trajectories")
     ap.add_argument("--parts", nargs="*", default=None, help="only these parts")
+    ap.add_argument("--sweep", nargs=4, type=float, default=None, metavar=("A0", "A1", "COUNT", "T"),
+                    help="also COUNT pulses of duration T at amplitudes linspace(A0, A1) (e.g. HH's "
+                         "near-threshold repetitive firing: 6.0 6.6 13 100)")
     ap.add_argument("--methods", nargs="+", default=["fast"],
                     help="solvers measured at each tolerance (e.g. fast fast_exact: ORd with and "
                          "without its voltage lookup tables)")
@@ -89,16 +92,23 @@ def main() -> None:
           f"{args.reference} tol {args.ref_tol:g}; load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'part':<10} {'rtol':>8} {'max err':>9} {'worst state':<14} {'steps':>9} {'ms/sample':>10} fail")
     worst_overall = {}
-    for part, s in pick(mixture, args.seed, args.split, t_end, args.per_part).items():
-        if args.parts and part not in args.parts:
+    parts = pick(mixture, args.seed, args.split, t_end, args.per_part)
+    if args.sweep:
+        a0, a1, count, dur = args.sweep
+        amps = np.linspace(a0, a1, int(count))
+        parts["sweep"] = {"amplitude": amps, "duration": np.full(amps.shape, dur), "onset": np.zeros(amps.shape),
+                          "index": np.arange(amps.size)}
+    for part, s in parts.items():
+        if (args.parts and part not in args.parts) or len(s["amplitude"]) == 0:
             continue
         stim = pulse(s["amplitude"], s["duration"], s["onset"])
         t0 = time.process_time()
+        keys = ([f"{model.name}_s{args.seed}_{args.split}_{int(i)}" for i in s["index"]] if part != "sweep" else
+                [f"{model.name}_pulse_{a!r}_{d!r}" for a, d in zip(s["amplitude"], s["duration"], strict=True)])
         refs = np.stack([
             reference(model, stim.select(np.array([i])), grid, t_end, args.reference, args.ref_tol,
-                      args.cache, f"{model.name}_s{args.seed}_{args.split}_{int(s['index'][i])}_{n_points}_"
-                      f"{args.reference}_{args.ref_tol:g}")
-            for i in range(len(s["index"]))
+                      args.cache, f"{key}_{n_points}_{args.reference}_{args.ref_tol:g}")
+            for i, key in enumerate(keys)
         ])
         ref_cpu = time.process_time() - t0
         for rtol, method in ((r, m) for r in args.rtols for m in args.methods):

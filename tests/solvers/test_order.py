@@ -29,13 +29,13 @@ def _slope(method, model, stim, t_end, n_points):
     return np.polyfit(np.log(DTS), np.log(errs), 1)[0], errs
 
 
-@pytest.mark.parametrize("method", ["fast", "rush_larsen"])
+@pytest.mark.parametrize("method", ["rl2", "dopri5", "rush_larsen"])
 def test_order_hh_pulse(method):
     slope, errs = _slope(method, "hh", pulse(12.0, 1.0, 0.3), 12.0, 97)
     assert abs(slope - SOLVERS[method].order) < 0.3, (slope, errs)
 
 
-@pytest.mark.parametrize("method", ["fast", "rush_larsen"])
+@pytest.mark.parametrize("method", ["rl2", "dopri5", "rush_larsen"])
 def test_order_hh_smooth_waveform(method):
     # A smooth current sampled on a coarse grid (linear pieces, breakpoints every 0.5 ms).
     t = np.linspace(0.0, 12.0, 25)

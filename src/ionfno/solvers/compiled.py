@@ -33,7 +33,18 @@ from ..ionic.base import IonicModel
 from .base import Solver, output_array, state_floor
 from .exponential import DEFAULT_TOL, DEFAULT_TOL_OTHER
 
-__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS", "TABLES_MIN_RTOL"]
+__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS", "DEFAULT_SCHEME", "DEFAULT_TOL_DOPRI5", "SCHEMES", "TABLES_MIN_RTOL"]
+
+SCHEMES = ("rl2", "dopri5")
+"""The compiled integration schemes (:class:`CompiledSolver`'s ``scheme``)."""
+
+DEFAULT_SCHEME: dict[str, str] = {"hh": "dopri5"}
+"""The scheme ``method="fast"`` uses per model (others: ``"rl2"``). HH: Dormand–Prince, whose
+steps at the tight tolerance HH's ground truth needs are ~100x fewer than RL2's (BENCHMARKS.md);
+ORd's fast gates need RL2's exponential update; FHN is cheap either way and stays on RL2."""
+
+DEFAULT_TOL_DOPRI5: dict[str, float] = {"fhn": 2e-6, "hh": 5e-9}
+"""Default ``rtol`` of the ``dopri5`` scheme per model (else RL2's ``DEFAULT_TOL``)."""
 
 TABLES_MIN_RTOL = 2e-5
 """Smallest ``rtol`` at which ``fast`` uses a model's lookup tables by default. ORd's table
@@ -59,6 +70,14 @@ class CompiledSolver(Solver):
         :data:`~ionfno.solvers.exponential.DEFAULT_TOL`.
     max_step : float
         Largest step [time unit].
+    scheme : {"rl2", "dopri5"} or None
+        ``"rl2"`` (``method="rl2"``): exponential RL2 on the gates, Heun on the rest, second
+        order, stable on stiff gates at any step (ORd, FHN). ``"dopri5"`` (``method="dopri5"``):
+        explicit Dormand–Prince 5(4), for models that are not stiff at the steps their accuracy
+        needs (HH at rtol 5e-9: 100x fewer steps and 100x smaller errors than RL2;
+        :mod:`ionfno.solvers._dp5_numba`). ``None`` (default, ``method="fast"``): the model's
+        entry in :data:`DEFAULT_SCHEME`, else RL2. Both schemes share the stimulus-edge
+        stepping, error norm, status codes and compiled vector fields.
     tables : bool or None
         Let the model interpolate its voltage-dependent terms from lookup tables where it has
         them (ORd: :data:`ionfno.ionic.kernels.ord.TABLE_DV`; a 2.5x cheaper vector field that
@@ -80,24 +99,39 @@ class CompiledSolver(Solver):
     order = 2
     adaptive = True
 
-    def __init__(self, *, tol: float | None = None, max_step: float = math.inf, tables: bool | None = None) -> None:
+    def __init__(self, *, tol: float | None = None, max_step: float = math.inf, tables: bool | None = None,
+                 scheme: str | None = None) -> None:
+        if scheme is not None and scheme not in SCHEMES:
+            raise ValueError(f"Unknown scheme {scheme!r}; expected one of {list(SCHEMES)} or None (per model)")
         self.tol = tol
         self.max_step = max_step
         self.tables = tables if tables is None else bool(tables)
+        self.scheme = scheme
+        if scheme is not None:
+            self.name = scheme
+        if scheme == "dopri5":
+            self.order = 4  # fifth-order steps; the cubic Hermite dense output is fourth order
+
+    def scheme_for(self, model: IonicModel) -> str:
+        """The scheme this solver integrates ``model`` with (``"rl2"`` or ``"dopri5"``)."""
+        return self.scheme if self.scheme is not None else DEFAULT_SCHEME.get(model.name, "rl2")
 
     def __repr__(self) -> str:
-        return f"CompiledSolver(tol={self.tol}, max_step={self.max_step}, tables={self.tables})"
+        return (f"CompiledSolver(tol={self.tol}, max_step={self.max_step}, tables={self.tables}, "
+                f"scheme={self.scheme!r})")
 
     def default_tolerances(self, model: IonicModel) -> tuple[float, np.ndarray]:
-        tol = self.tol if self.tol is not None else DEFAULT_TOL.get(model.name, DEFAULT_TOL_OTHER)
+        table = DEFAULT_TOL_DOPRI5 if self.scheme_for(model) == "dopri5" else DEFAULT_TOL
+        tol = self.tol if self.tol is not None else table.get(model.name, DEFAULT_TOL_OTHER)
         return tol, tol * state_floor(model)
 
     def solve(self, model, stimulus, t_eval, t_end, y0, params, *, rtol, atol, dt, max_steps, progress,
               chunk_size=None, threads=None):
         import numba
 
-        from . import _rl2_numba
+        from . import _dp5_numba, _rl2_numba
 
+        kernels = _dp5_numba if self.scheme_for(model) == "dopri5" else _rl2_numba
         tables = self.tables if self.tables is not None else rtol >= TABLES_MIN_RTOL
         rhs, p = model.kernel(params, tables=tables)
         B, n = y0.shape
@@ -135,9 +169,9 @@ class CompiledSolver(Solver):
         with contextlib.ExitStack() as stack:
             if bar is not None:
                 stack.callback(bar.close)
-            run = _rl2_numba.integrate_batch_serial
+            run = kernels.integrate_batch_serial
             if parallel:
-                run = _rl2_numba.integrate_batch()
+                run = kernels.integrate_batch()
                 stack.callback(numba.set_num_threads, numba.get_num_threads())
                 numba.set_num_threads(n_threads)
                 # Cells differ in cost (a firing cell takes several times the steps of a quiet

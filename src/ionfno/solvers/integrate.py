@@ -19,13 +19,19 @@ from .reference import ReferenceSolver
 __all__ = ["SOLVERS", "get_solver", "simulate"]
 
 SOLVERS: dict[str, Solver] = {
-    # Error-controlled exponential Heun (RL2) with the embedded RL1 estimate, compiled per cell
-    # (numba) and parallel over cells; dt= -> fixed step. The product solver.
+    # The product solver: compiled per cell (numba), parallel over cells, error controlled
+    # (dt= -> fixed step); exponential Heun (RL2) with the embedded RL1 estimate, or
+    # Dormand-Prince 5(4) for HH (compiled.DEFAULT_SCHEME).
     "fast": CompiledSolver(),
     # The same with every voltage-dependent term evaluated exactly (no lookup tables): equal
     # to the NumPy model to rounding; "fast" interpolates ORd's from a 0.05 mV table.
     "fast_exact": CompiledSolver(tables=False),
-    # The same scheme in batched NumPy: the tested reference of "fast", no second product path.
+    # One scheme on every model:
+    # exponential RL2 (stiff gates: ORd, FHN) and explicit Dormand-Prince 5(4) (HH at the tight
+    # tolerances its ground truth needs, where RL2 takes ~100x more steps).
+    "rl2": CompiledSolver(scheme="rl2"),
+    "dopri5": CompiledSolver(scheme="dopri5"),
+    # RL2 in batched NumPy: the tested reference of the compiled RL2, no second product path.
     "fast_numpy": ExponentialSolver("rl2", adaptive=True),
     # SciPy stiff solvers at tight tolerances, restarted at stimulus edges: ground truth.
     "reference": ReferenceSolver("BDF"),
@@ -89,8 +95,9 @@ def simulate(
     params : Params, optional
         Model parameters shared by the batch (default ``model.default_params()``).
     method : str or Solver
-        A name in :data:`SOLVERS` (``"fast"``, ``"fast_exact"``, ``"fast_numpy"``, ``"reference"``,
-        ``"reference_lsoda"``, ``"reference_radau"``, ``"rush_larsen"``) or a solver instance.
+        A name in :data:`SOLVERS` (``"fast"``, ``"fast_exact"``, ``"rl2"``, ``"dopri5"``,
+        ``"fast_numpy"``, ``"reference"``, ``"reference_lsoda"``, ``"reference_radau"``,
+        ``"rush_larsen"``) or a solver instance.
     rtol, atol : float or ndarray of shape (n_states,), optional
         Tolerances (> 0). Defaults: the solver's (``solver.default_tolerances(model)``); with
         ``rtol`` alone, ``atol = rtol`` x each unit's floor (:func:`state_floor`, the solvers'
