@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--t-end", type=float, default=None, help="end time T [ms] (default: the model's)")
     p.add_argument("--n-points", type=int, default=None, help="output points N (default: the model's)")
     p.add_argument("--solver", default="fast",
-                   help="fast (default), fast_exact (no lookup tables) or reference (SciPy BDF)")
+                   help="fast (default: compiled RL2, Dormand-Prince for HH), fast_exact (no lookup "
+                        "tables), rl2, dopri5 or reference (SciPy BDF)")
     p.add_argument("--rtol", type=float, default=None, help="relative tolerance (solver default)")
     p.add_argument("--atol", type=float, default=None,
                    help="absolute tolerance (default: rtol x each unit's floor, per state)")
