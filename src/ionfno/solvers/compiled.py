@@ -129,9 +129,11 @@ class CompiledSolver(Solver):
               chunk_size=None, threads=None):
         import numba
 
-        from . import _dp5_numba, _rl2_numba
-
-        kernels = _dp5_numba if self.scheme_for(model) == "dopri5" else _rl2_numba
+        # Import (and on a cold cache compile) only the scheme this model uses.
+        if self.scheme_for(model) == "dopri5":
+            from . import _dp5_numba as kernels
+        else:
+            from . import _rl2_numba as kernels
         tables = self.tables if self.tables is not None else rtol >= TABLES_MIN_RTOL
         rhs, p = model.kernel(params, tables=tables)
         B, n = y0.shape
