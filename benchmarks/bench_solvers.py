@@ -19,9 +19,11 @@ figure least disturbed by other load on the machine):
    with ``--allocators`` also with plain ``np.empty`` as the output array (NumPy's huge-page
    advice) and with 4 KiB pages faulted in on first write, against the solver's pre-faulted
    array;
-4. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
+4. **tables**: ORd's lookup table at 0.01, 0.02 and 0.05 mV (the default) against the exact
+   vector field: the compiled integration's time alone and the change of the beat;
+5. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
    again with the cache filled (``cached``), for importing the solver and one ORd beat;
-5. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
+6. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
    process with the cache warm.
 
     OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python benchmarks/bench_solvers.py \\
@@ -201,6 +203,43 @@ def batch(args, model) -> None:
             del traj
 
 
+def table_spacing(args, model) -> None:
+    """The ORd lookup table's spacing: time of the compiled integration alone (one cell, one
+    beat, 10080 points; best of 15) and the beat's largest change against the exact vector
+    field, relative to each state's range, for a few spacings."""
+    from ionfno.ionic.kernels import ord as kernel
+    from ionfno.solvers import _rl2_numba
+    from ionfno.solvers.compiled import CompiledSolver
+
+    params = model.default_params()
+    rhs, exact = model.kernel(params)
+    packed = {"exact": exact}
+    default_dv = kernel.TABLE_DV
+    try:
+        for dv in (0.01, 0.02, 0.05):
+            kernel.TABLE_DV = dv
+            packed[f"{dv:g} mV"] = kernel.pack(params, tables=True)
+    finally:
+        kernel.TABLE_DV = default_dv
+    y0 = model.default_state()[None, :].astype(np.float64)
+    stops, v_start, v_end = (np.ascontiguousarray(a, dtype=np.float64) for a in pulse(80.0, 0.5).pieces(T_END))
+    rtol, atol = CompiledSolver().default_tolerances(model)
+    gate = np.asarray(model.gate_mask, dtype=np.bool_)
+    t_eval = np.linspace(0.0, T_END, N_POINTS)
+    outs = {}
+    for label, p in packed.items():
+        out = np.empty((1, model.n_states, N_POINTS))
+        status, steps, rej = np.zeros(1, np.int8), np.zeros(1, np.int64), np.zeros(1, np.int64)
+        call = (rhs, y0, p, stops, v_start, v_end, t_eval, T_END, rtol, np.ascontiguousarray(atol), gate, 0.0,
+                np.inf, 10_000_000, out, status, steps, rej)
+        _rl2_numba.integrate_batch_serial(*call)
+        best = min(timed(lambda call=call: _rl2_numba.integrate_batch_serial(*call))[1] for _ in range(15))
+        outs[label] = out[0].copy()
+        err = range_error(outs[label], outs["exact"], state_floor(model))
+        print(f"table     {label:<8}     : {1e3 * best:6.2f} ms CPU for the integration alone ({p.nbytes / 1e6:.1f} MB "
+              f"packed), {steps[0]} steps; change against the exact vector field {err:.1e} of range")
+
+
 _COMPILE_SNIPPET = (
     "import time; t = time.perf_counter(); from ionfno.solvers import simulate; "
     "from ionfno.stimulus import pulse; t1 = time.perf_counter(); "
@@ -242,7 +281,7 @@ def main() -> None:
     ap.add_argument("--batch-points", type=int, default=10080)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--myokit-mmt", default=None, help="Myokit's ohara-2011.mmt (optional column)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["beat", "pacing", "batch", "compile", "cli"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["beat", "pacing", "batch", "tables", "compile", "cli"])
     ap.add_argument("--methods", nargs="+", default=["fast", "fast_exact"],
                     help="solvers timed in the beat and batch sections, alternated (the first is the "
                          "baseline of the BDF/Myokit ratios); default: fast (ORd's lookup tables) and "
@@ -261,6 +300,8 @@ def main() -> None:
         pacing(args, model)
     if "batch" not in args.skip:
         batch(args, model)
+    if "tables" not in args.skip:
+        table_spacing(args, model)
     if "compile" not in args.skip:
         compile_times()
     if "cli" not in args.skip:
