@@ -1,14 +1,17 @@
-"""``fast``: the adaptive exponential RL2 scheme, compiled per cell, parallel over cells.
+"""``fast``: adaptive compiled schemes, one loop per cell, parallel over cells.
 
-The product solver. Same scheme, error control, stepping onto stimulus edges, dense output
-and per-sample status as the NumPy :class:`~ionfno.solvers.exponential.ExponentialSolver`
-(whose module docstring gives the equations), but each cell is integrated by its own
-compiled loop (:mod:`ionfno.solvers._rl2_numba`) calling the model's compiled one-cell
-vector field (:meth:`ionfno.ionic.IonicModel.kernel`), and the cells of a batch run in
-parallel on numba's threads. One code path for one cell and for 10 000: a lone cell costs
-what it costs inside a batch (ORd, one 1000 ms beat at the default tolerance: about 3600
-steps, a few ms; BENCHMARKS.md), where the NumPy solver needed hundreds of cells to share
-its per-step overhead.
+The product solver. Its default scheme is the exponential RL2 with the same error control,
+stepping onto stimulus edges, dense output and per-sample status as the NumPy
+:class:`~ionfno.solvers.exponential.ExponentialSolver` (whose module docstring gives the
+equations), but each cell is integrated by its own compiled loop
+(:mod:`ionfno.solvers._rl2_numba`) calling the model's compiled one-cell vector field
+(:meth:`ionfno.ionic.IonicModel.kernel`), and the cells of a batch run in parallel on numba's
+threads. For HH it uses a compiled Dormand–Prince 5(4) instead (:mod:`~ionfno.solvers._dp5_numba`,
+:data:`DEFAULT_SCHEME`): at the tight tolerance HH's ground truth needs, a fifth-order scheme
+takes ~100x fewer steps. One code path for one cell and for 10 000: a lone cell costs what it
+costs inside a batch (ORd, one 1000 ms beat at the default tolerance: 7580 steps, about 9 ms
+with ORd's voltage lookup tables; BENCHMARKS.md), where the NumPy solver needed hundreds of
+cells to share its per-step overhead.
 
 Compilation: numba compiles the integrator and each model's vector field on first use and
 caches the machine code on disk (``__pycache__`` beside the sources, or ``NUMBA_CACHE_DIR``);
@@ -18,7 +21,7 @@ compilation (seconds; BENCHMARKS.md lists cold and cached times).
 Caveat (myokit's, for its own Rush–Larsen option): stability does not imply accuracy. The
 exponential update keeps fast gates stable at any step; accuracy comes from the error
 control, whose default tolerances are calibrated per model against the SciPy reference
-(:data:`~ionfno.solvers.exponential.DEFAULT_TOL`).
+(:data:`~ionfno.solvers.exponential.DEFAULT_TOL`, :data:`DEFAULT_TOL_DOPRI5`).
 """
 
 from __future__ import annotations
