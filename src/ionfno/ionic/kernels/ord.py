@@ -20,8 +20,9 @@ scalars        ...    :data:`Q`: every numeric field of ``OHaraRudyParams`` and 
                       voltage-independent combinations of ``_Derived``
 =============  =====  =====================================================================
 
-Cost: one evaluation is about 1-2 µs on one core (63 ``exp``, 3 ``log``, one ``expm1`` and
-one ``pow``); see BENCHMARKS.md.
+Cost of one evaluation on one core: about 0.5 µs exact (63 ``exp``, 3 ``log``, one ``expm1``,
+one ``pow``, ~55 divisions), 0.19 µs with the lookup table of the voltage terms (:data:`V`,
+:data:`TABLE_DV`; what ``fast`` uses at its default tolerance); see BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ second derivative: relative 7e-3 in the steepest term (the ``1e-4 / rate`` term 
 ``dti_develop``, an exponential of scale 0.215 mV that matters only within about 1 mV of
 +12 mV) and below 4e-5 in every other one. On a whole beat the states move by about 1e-5 of
 their range (``tests/solvers/test_compiled.py``), against the default tolerance's own 1e-4;
-a 0.01 mV table (9 MB) moved them less but cost 10 % more time (BENCHMARKS.md)."""
+a 0.01 mV table (9 MB) moved them less (1e-7) but cost 4-10 % more time (BENCHMARKS.md)."""
 
 
 def pack(params: OHaraRudyParams, tables: bool = False) -> np.ndarray:
