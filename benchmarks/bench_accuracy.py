@@ -96,15 +96,18 @@ def main() -> None:
     if args.sweep:
         a0, a1, count, dur = args.sweep
         amps = np.linspace(a0, a1, int(count))
-        parts["sweep"] = {"amplitude": amps, "duration": np.full(amps.shape, dur), "onset": np.zeros(amps.shape),
-                          "index": np.arange(amps.size)}
+        parts["sweep"] = {"amplitude": amps, "duration": np.full(amps.shape, dur),
+                          "onset": np.zeros(amps.shape), "index": np.arange(amps.size)}
     for part, s in parts.items():
         if (args.parts and part not in args.parts) or len(s["amplitude"]) == 0:
             continue
         stim = pulse(s["amplitude"], s["duration"], s["onset"])
         t0 = time.process_time()
-        keys = ([f"{model.name}_s{args.seed}_{args.split}_{int(i)}" for i in s["index"]] if part != "sweep" else
-                [f"{model.name}_pulse_{a!r}_{d!r}" for a, d in zip(s["amplitude"], s["duration"], strict=True)])
+        if part == "sweep":
+            pairs = zip(s["amplitude"], s["duration"], strict=True)
+            keys = [f"{model.name}_pulse_{a!r}_{d!r}" for a, d in pairs]
+        else:
+            keys = [f"{model.name}_s{args.seed}_{args.split}_{int(i)}" for i in s["index"]]
         refs = np.stack([
             reference(model, stim.select(np.array([i])), grid, t_end, args.reference, args.ref_tol,
                       args.cache, f"{key}_{n_points}_{args.reference}_{args.ref_tol:g}")
@@ -128,7 +131,8 @@ def main() -> None:
                   + (f"  {method}" if len(args.methods) > 1 else "")
                   + (f"   [{desc}; reference {ref_cpu:.0f} s CPU]"
                      if rtol == args.rtols[0] and method == args.methods[0] else ""))
-    print("worst over all parts: " + ", ".join(f"rtol {r:.1e} {m}: {e:.2e}" for (r, m), e in worst_overall.items()))
+    print("worst over all parts: "
+          + ", ".join(f"rtol {r:.1e} {m}: {e:.2e}" for (r, m), e in worst_overall.items()))
 
 
 if __name__ == "__main__":

@@ -179,7 +179,8 @@ def batch(args, model) -> None:
         buf.madvise(mmap.MADV_NOHUGEPAGE)
         return np.frombuffer(buf, dtype=np.float64).reshape(shape)
 
-    allocators = {"output_array": compiled.output_array, "np.empty": np.empty, "4 KiB pages on demand": small_pages}
+    allocators = {"output_array": compiled.output_array, "np.empty": np.empty,
+                  "4 KiB pages on demand": small_pages}
     if not args.allocators:
         allocators = {"output_array": compiled.output_array}
     cases = [(m, label) for m in args.methods for label in allocators]
@@ -222,7 +223,8 @@ def table_spacing(args, model) -> None:
     finally:
         kernel.TABLE_DV = default_dv
     y0 = model.default_state()[None, :].astype(np.float64)
-    stops, v_start, v_end = (np.ascontiguousarray(a, dtype=np.float64) for a in pulse(80.0, 0.5).pieces(T_END))
+    pieces = pulse(80.0, 0.5).pieces(T_END)
+    stops, v_start, v_end = (np.ascontiguousarray(a, dtype=np.float64) for a in pieces)
     rtol, atol = CompiledSolver().default_tolerances(model)
     gate = np.asarray(model.gate_mask, dtype=np.bool_)
     t_eval = np.linspace(0.0, T_END, N_POINTS)
@@ -236,8 +238,9 @@ def table_spacing(args, model) -> None:
         best = min(timed(lambda call=call: _rl2_numba.integrate_batch_serial(*call))[1] for _ in range(15))
         outs[label] = out[0].copy()
         err = range_error(outs[label], outs["exact"], state_floor(model))
-        print(f"table     {label:<8}     : {1e3 * best:6.2f} ms CPU for the integration alone ({p.nbytes / 1e6:.1f} MB "
-              f"packed), {steps[0]} steps; change against the exact vector field {err:.1e} of range")
+        print(f"table     {label:<8}     : {1e3 * best:6.2f} ms CPU for the integration alone "
+              f"({p.nbytes / 1e6:.1f} MB packed), {steps[0]} steps; change against the exact vector field "
+              f"{err:.1e} of range")
 
 
 _COMPILE_SNIPPET = (
@@ -281,7 +284,8 @@ def main() -> None:
     ap.add_argument("--batch-points", type=int, default=10080)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--myokit-mmt", default=None, help="Myokit's ohara-2011.mmt (optional column)")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["beat", "pacing", "batch", "tables", "compile", "cli"])
+    ap.add_argument("--skip", nargs="*", default=[],
+                    choices=["beat", "pacing", "batch", "tables", "compile", "cli"])
     ap.add_argument("--methods", nargs="+", default=["fast", "fast_exact"],
                     help="solvers timed in the beat and batch sections, alternated (the first is the "
                          "baseline of the BDF/Myokit ratios); default: fast (ORd's lookup tables) and "

@@ -28,7 +28,20 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._rl2_numba import _BATCH_SIGNATURE, _OPTS, MAX_STEPS, NONFINITE, OK, SOLVER_ERROR, _current
+from ._rl2_numba import (
+    _BATCH_SIGNATURE,
+    _OPTS,
+    MAX_STEPS,
+    NONFINITE,
+    OK,
+    SOLVER_ERROR,
+    _current,
+    _fail_outputs,
+    _first_step,
+    _next_piece,
+    _start_outputs,
+    _step_to,
+)
 from .exponential import ROUNDING_FLOOR
 
 __all__ = ["integrate_batch", "integrate_batch_serial"]
@@ -56,7 +69,6 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     n = y0.shape[0]
     N = t_eval.shape[0]
     fixed = dt > 0.0
-    last = stops.shape[0] - 1
     h_min = 1e-12 * t_end
 
     y = y0.copy()
@@ -73,11 +85,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     y5 = np.empty(n)
     a = np.empty(n)  # the vector field's diagonal coefficients: not used by this scheme
 
-    g = 0
-    while g < N and t_eval[g] <= 0.0:
-        for j in range(n):
-            out[j, g] = y0[j]
-        g += 1
+    g = _start_outputs(y0, t_eval, out)
     t = 0.0
     k = 0
     nstep = 0
@@ -85,37 +93,10 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     status = OK
 
     rhs(t, y, p, _current(stops, v_start, v_end, 0, t), k1, a)
-    if fixed:
-        h = dt
-    else:
-        # First step from the size of the derivative (Hairer, Norsett & Wanner, II.4).
-        d0 = 0.0
-        d1 = 0.0
-        d1_bad = False
-        for j in range(n):
-            sc = atol[j] + rtol * abs(y[j])
-            d0 = max(d0, abs(y[j]) / sc)
-            r = abs(k1[j]) / sc
-            if not math.isfinite(r):
-                d1_bad = True
-            d1 = max(d1, r)
-        if d0 < 1e-5 or d1 < 1e-5 or d1_bad:
-            h = 1e-6 * t_end
-        else:
-            h = 0.01 * d0 / d1
-        h = min(h, max_step)
-        if not (math.isfinite(h) and h > 0.0):
-            h = 1e-6 * t_end
+    h = dt if fixed else _first_step(y, k1, rtol, atol, t_end, max_step)
 
     while True:
-        stop = stops[k]
-        if fixed:
-            snap = stop - t <= h * (1.0 + 1e-9)
-        else:
-            h = min(h, max_step)
-            snap = stop - t <= 1.1 * h  # stretch a step by up to 10 % rather than leave a sliver
-        hs = stop - t if snap else h
-        tn = stop if snap else t + hs
+        h, snap, hs, tn = _step_to(t, h, stops[k], fixed, max_step)
 
         # The stages, all on stimulus piece k (the step ends at or before its stop).
         for j in range(n):
@@ -198,11 +179,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
             if snap:
                 if t >= t_end:
                     break
-                k += 1
-                # coincident stops (a pulse ending where the next begins): skip those passed
-                while k < last and stops[k] <= t:
-                    k += 1
-                k = min(k, last)
+                k = _next_piece(stops, k, t)
                 # the current jumps at a stop: the derivative at t is the new piece's
                 rhs(t, y, p, _current(stops, v_start, v_end, k, t), k1, a)
         elif not fail:
@@ -215,17 +192,15 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
             break
 
     if status != OK:
-        for gg in range(g, N):
-            for j in range(n):
-                out[j, gg] = np.nan
+        _fail_outputs(out, g)
     counts[0] = nstep
     counts[1] = nrej
     return status
 
 
 @njit(**_OPTS)
-def _one(i, rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, dt, max_step, max_steps, out, status,
-         steps, rejected):
+def _one(i, rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, dt, max_step, max_steps, out,
+         status, steps, rejected):
     counts = np.zeros(2, dtype=np.int64)
     status[i] = integrate_one(rhs, y0[i], p, stops[i], v_start[i], v_end[i], t_eval, t_end, rtol, atol, dt,
                               max_step, max_steps, out[i], counts)

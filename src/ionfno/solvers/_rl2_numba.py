@@ -97,6 +97,74 @@ def _current(stops, v_start, v_end, k, t):
 
 
 @njit(**_OPTS)
+def _start_outputs(y0, t_eval, out):
+    """Write ``y0`` to the grid points at t <= 0; return the index of the first one after."""
+    g = 0
+    while g < t_eval.shape[0] and t_eval[g] <= 0.0:
+        for j in range(y0.shape[0]):
+            out[j, g] = y0[j]
+        g += 1
+    return g
+
+
+@njit(**_OPTS)
+def _first_step(y, f, rtol, atol, t_end, max_step):
+    """First step from the size of the derivative ``f`` at ``y`` (Hairer, Nørsett & Wanner, II.4)."""
+    d0 = 0.0
+    d1 = 0.0
+    d1_bad = False
+    for j in range(y.shape[0]):
+        sc = atol[j] + rtol * abs(y[j])
+        d0 = max(d0, abs(y[j]) / sc)
+        r = abs(f[j]) / sc
+        if not math.isfinite(r):
+            d1_bad = True
+        d1 = max(d1, r)
+    if d0 < 1e-5 or d1 < 1e-5 or d1_bad:
+        h = 1e-6 * t_end
+    else:
+        h = 0.01 * d0 / d1
+    h = min(h, max_step)
+    if not (math.isfinite(h) and h > 0.0):
+        h = 1e-6 * t_end
+    return h
+
+
+@njit(**_OPTS)
+def _step_to(t, h, stop, fixed, max_step):
+    """``(h, snap, hs, tn)``: the step from ``t`` of nominal size ``h``, onto ``stop`` when it is
+    near (a fixed step by rounding, an adaptive one stretched by up to 10 % rather than leave a
+    sliver)."""
+    if fixed:
+        snap = stop - t <= h * (1.0 + 1e-9)
+    else:
+        h = min(h, max_step)
+        snap = stop - t <= 1.1 * h
+    hs = stop - t if snap else h
+    tn = stop if snap else t + hs
+    return h, snap, hs, tn
+
+
+@njit(**_OPTS)
+def _next_piece(stops, k, t):
+    """The stimulus piece after reaching stop ``k`` at ``t``, skipping coincident stops (a pulse
+    ending where the next begins)."""
+    last = stops.shape[0] - 1
+    k += 1
+    while k < last and stops[k] <= t:
+        k += 1
+    return min(k, last)
+
+
+@njit(**_OPTS)
+def _fail_outputs(out, g):
+    """NaN on every grid point from ``g`` on (a failed sample)."""
+    for gg in range(g, out.shape[1]):
+        for j in range(out.shape[0]):
+            out[j, gg] = np.nan
+
+
+@njit(**_OPTS)
 def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, gate, dt, max_step,
                   max_steps, out, counts):
     """Integrate one sample into ``out`` (n, N); return its status, steps into ``counts``.
@@ -107,7 +175,6 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     n = y0.shape[0]
     N = t_eval.shape[0]
     fixed = dt > 0.0
-    last = stops.shape[0] - 1
     h_min = 1e-12 * t_end
 
     y = y0.copy()
@@ -147,11 +214,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
         else:
             oidx[j - ig] = j
 
-    g = 0
-    while g < N and t_eval[g] <= 0.0:
-        for j in range(n):
-            out[j, g] = y0[j]
-        g += 1
+    g = _start_outputs(y0, t_eval, out)
     t = 0.0
     k = 0
     nstep = 0
@@ -161,35 +224,11 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
     if fixed:
         h = dt
     else:
-        # First step from the size of the derivative (Hairer, Norsett & Wanner, II.4).
         rhs(t, y, p, _current(stops, v_start, v_end, 0, t), f0, a0)
-        d0 = 0.0
-        d1 = 0.0
-        d1_bad = False
-        for j in range(n):
-            sc = atol[j] + rtol * abs(y[j])
-            d0 = max(d0, abs(y[j]) / sc)
-            r = abs(f0[j]) / sc
-            if not math.isfinite(r):
-                d1_bad = True
-            d1 = max(d1, r)
-        if d0 < 1e-5 or d1 < 1e-5 or d1_bad:
-            h = 1e-6 * t_end
-        else:
-            h = 0.01 * d0 / d1
-        h = min(h, max_step)
-        if not (math.isfinite(h) and h > 0.0):
-            h = 1e-6 * t_end
+        h = _first_step(y, f0, rtol, atol, t_end, max_step)
 
     while True:
-        stop = stops[k]
-        if fixed:
-            snap = stop - t <= h * (1.0 + 1e-9)
-        else:
-            h = min(h, max_step)
-            snap = stop - t <= 1.1 * h  # stretch a step by up to 10 % rather than leave a sliver
-        hs = stop - t if snap else h
-        tn = stop if snap else t + hs
+        h, snap, hs, tn = _step_to(t, h, stops[k], fixed, max_step)
 
         # Stage 1: RL1 on the gates, forward Euler on the rest.
         rhs(t, y, p, _current(stops, v_start, v_end, k, t), f0, a0)
@@ -302,7 +341,8 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
                     # the polynomial part of every state (a loop without branches), then
                     # the exponential part of the gates that have one (listed in eidx)
                     for j in range(n):
-                        vals[j] = ((((c7[j] * th + c6[j]) * th + c3[j]) * th + c2[j]) * th + c1[j]) * th + y[j]
+                        v = (((c7[j] * th + c6[j]) * th + c3[j]) * th + c2[j]) * th
+                        vals[j] = (v + c1[j]) * th + y[j]
                     for jj in range(ne):
                         j = eidx[jj]  # |c5| >= 0.1: exp - 1 is as good as expm1 here
                         vals[j] += (math.exp(c5[j] * th) - 1.0) * c4[j]
@@ -315,11 +355,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
                 ylo[j] = min(ylo[j], y2[j])
                 yhi[j] = max(yhi[j], y2[j])
             if snap:
-                k += 1
-                # coincident stops (a pulse ending where the next begins): skip those passed
-                while k < last and stops[k] <= t:
-                    k += 1
-                k = min(k, last)
+                k = _next_piece(stops, k, t)
             nstep += 1
             if snap and t >= t_end:
                 break
@@ -333,9 +369,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
             break
 
     if status != OK:
-        for gg in range(g, N):
-            for j in range(n):
-                out[j, gg] = np.nan
+        _fail_outputs(out, g)
     counts[0] = nstep
     counts[1] = nrej
     return status

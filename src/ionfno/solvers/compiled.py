@@ -36,7 +36,10 @@ from ..ionic.base import IonicModel
 from .base import Solver, output_array, state_floor
 from .exponential import DEFAULT_TOL, DEFAULT_TOL_OTHER
 
-__all__ = ["CompiledSolver", "DEFAULT_MAX_STEPS", "DEFAULT_SCHEME", "DEFAULT_TOL_DOPRI5", "SCHEMES", "TABLES_MIN_RTOL"]
+__all__ = [
+    "CompiledSolver", "DEFAULT_MAX_STEPS", "DEFAULT_SCHEME", "DEFAULT_TOL_DOPRI5", "SCHEMES",
+    "TABLES_MIN_RTOL",
+]
 
 SCHEMES = ("rl2", "dopri5")
 """The compiled integration schemes (:class:`CompiledSolver`'s ``scheme``)."""
@@ -105,7 +108,8 @@ class CompiledSolver(Solver):
     def __init__(self, *, tol: float | None = None, max_step: float = math.inf, tables: bool | None = None,
                  scheme: str | None = None) -> None:
         if scheme is not None and scheme not in SCHEMES:
-            raise ValueError(f"Unknown scheme {scheme!r}; expected one of {list(SCHEMES)} or None (per model)")
+            raise ValueError(f"Unknown scheme {scheme!r}; expected one of {list(SCHEMES)} "
+                             "or None (the model's, DEFAULT_SCHEME)")
         self.tol = tol
         self.max_step = max_step
         self.tables = tables if tables is None else bool(tables)
