@@ -35,6 +35,7 @@ from ._rl2_numba import (
     NONFINITE,
     OK,
     SOLVER_ERROR,
+    _control,
     _current,
     _fail_outputs,
     _first_step,
@@ -132,26 +133,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
                 err = e / sc
         finite = math.isfinite(esum)
 
-        if fixed:
-            acc = finite
-            fail = not finite
-            under = False
-        else:
-            acc = finite and err <= 1.0
-            fail = (not finite) and hs <= h_min
-            under = finite and (not snap) and hs <= h_min  # step size underflow (a blow-up)
-            if not finite:
-                for j in range(n):  # a non-finite derivative at an accepted state: no retry helps
-                    if not math.isfinite(k1[j]):
-                        fail = True
-                h = h * 0.25
-            else:
-                fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 * err ** -0.2))
-                if not acc:
-                    fac = min(fac, 1.0)
-                h = hs * fac  # snapped steps restart from their own size
-            acc = acc and not fail
-            fail = fail or under
+        acc, fail, under, h = _control(finite, err, fixed, snap, hs, h, h_min, k1, 0.2)
 
         if acc:
             # Output grid points in (t, tn]: cubic Hermite from y, k1 (at t) and y5, k7 (at tn).

@@ -157,6 +157,37 @@ def _next_piece(stops, k, t):
 
 
 @njit(**_OPTS)
+def _control(finite, err, fixed, snap, hs, h, h_min, f0, expo):
+    """``(accept, fail, underflow, next h)`` after a step of size ``hs`` with error norm ``err``.
+
+    Error-controlled: accept at ``err <= 1``; next ``h = hs clip(0.9 err^-expo, 0.2, 5)``
+    (``expo`` = 1 / (order of the estimate + 1)); a non-finite step is retried at a quarter of
+    the size, and fails once that is below ``h_min`` or at once when the derivative ``f0`` at
+    the accepted state is not finite; a finite step below ``h_min`` that does not end on a
+    stop is a step-size underflow (a blow-up). Fixed steps: accept whatever is finite.
+    """
+    if fixed:
+        return finite, not finite, False, h
+    acc = finite and err <= 1.0
+    fail = (not finite) and hs <= h_min
+    under = finite and (not snap) and hs <= h_min
+    if not finite:
+        for j in range(f0.shape[0]):  # a non-finite derivative at an accepted state: no retry helps
+            if not math.isfinite(f0[j]):
+                fail = True
+        h = h * 0.25
+    else:
+        if err == 0.0:
+            fac = 5.0
+        elif expo == 0.5:
+            fac = min(5.0, max(0.2, 0.9 / math.sqrt(err)))
+        else:
+            fac = min(5.0, max(0.2, 0.9 * err**-expo))
+        h = hs * fac  # snapped steps restart from their own size
+    return acc and not fail, fail or under, under, h
+
+
+@njit(**_OPTS)
 def _fail_outputs(out, g):
     """NaN on every grid point from ``g`` on (a failed sample)."""
     for gg in range(g, out.shape[1]):
@@ -309,26 +340,7 @@ def integrate_one(rhs, y0, p, stops, v_start, v_end, t_eval, t_end, rtol, atol, 
                 err = e / sc
         finite = math.isfinite(esum)
 
-        if fixed:
-            acc = finite
-            fail = not finite
-            under = False
-        else:
-            acc = finite and err <= 1.0
-            fail = (not finite) and hs <= h_min
-            under = finite and (not snap) and hs <= h_min  # step size underflow (a blow-up)
-            if not finite:
-                # a non-finite derivative at an accepted state: no smaller step helps
-                for j in range(n):
-                    if not math.isfinite(f0[j]):
-                        fail = True
-                fac = 0.25
-                h = h * fac
-            else:
-                fac = 5.0 if err == 0.0 else min(5.0, max(0.2, 0.9 / math.sqrt(err)))
-                h = hs * fac  # snapped steps restart from their own size
-            acc = acc and not fail
-            fail = fail or under
+        acc, fail, under, h = _control(finite, err, fixed, snap, hs, h, h_min, f0, 0.5)
 
         if acc:
             # Output grid points in (t, tn] from the dense output of this step.
