@@ -19,8 +19,9 @@ figure least disturbed by other load on the machine):
    with ``--allocators`` also with plain ``np.empty`` as the output array (NumPy's huge-page
    advice) and with 4 KiB pages faulted in on first write, against the solver's pre-faulted
    array;
-4. **tables**: ORd's lookup table at 0.01, 0.02 and 0.05 mV (the default) against the exact
-   vector field: the compiled integration's time alone and the change of the beat;
+4. **tables**: ORd's vector field per evaluation, exact and with the 0.05 mV table (a compiled
+   loop), then the table at 0.01, 0.02 and 0.05 mV (the default) against the exact vector
+   field: the compiled integration's time alone and the change of the beat;
 5. **compile**: numba's compile time in a fresh process with an empty cache (``cold``) and
    again with the cache filled (``cached``), for importing the solver and one ORd beat;
 6. **CLI**: wall time of ``ionfno simulate ord --amplitude 80 --duration 0.5`` in a new
@@ -222,6 +223,23 @@ def table_spacing(args, model) -> None:
             packed[f"{dv:g} mV"] = kernel.pack(params, tables=True)
     finally:
         kernel.TABLE_DV = default_dv
+    # one vector-field evaluation, in a compiled loop over V from -80 to -42 mV
+    from numba import njit
+
+    @njit
+    def evaluations(rhs, y, p, f, a, n):
+        for i in range(n):
+            y[0] = -80.0 + (i & 127) * 0.3
+            rhs(0.0, y, p, 0.0, f, a)
+        return f[0]
+
+    y = model.default_state().astype(np.float64)
+    f, a = np.empty_like(y), np.empty_like(y)
+    for label in ("exact", "0.05 mV"):
+        evaluations(rhs, y, packed[label], f, a, 10)
+        best = min(timed(lambda label=label: evaluations(rhs, y, packed[label], f, a, 200_000))[1]
+                   for _ in range(5))
+        print(f"table     rhs {label:<8} : {1e9 * best / 200_000:6.0f} ns CPU per vector-field evaluation")
     y0 = model.default_state()[None, :].astype(np.float64)
     pieces = pulse(80.0, 0.5).pieces(T_END)
     stops, v_start, v_end = (np.ascontiguousarray(a, dtype=np.float64) for a in pieces)
