@@ -27,7 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from ionfno.data.mixtures import load_mixture, sample_parameters  # noqa: E402
+from ionfno.data.mixtures import load_mixture, sample_parameters, sample_stimuli  # noqa: E402
 from ionfno.ionic import get_model  # noqa: E402
 from ionfno.solvers import ReferenceSolver, simulate, state_floor  # noqa: E402
 from ionfno.stimulus import pulse  # noqa: E402
@@ -65,7 +65,8 @@ def reference(model, stim, grid, t_end, method, tol, cache: Path | None, key: st
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--model", required=True, help="fhn, hh or ord (the mixture preset of that name)")
+    ap.add_argument("--model", required=True,
+                    help="a mixture preset: fhn, hh, ord or their -general variants (the model is its model)")
     ap.add_argument("--per-part", type=int, default=3)
     ap.add_argument("--rtols", type=float, nargs="+", required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -101,13 +102,18 @@ def main() -> None:
     for part, s in parts.items():
         if (args.parts and part not in args.parts) or len(s["amplitude"]) == 0:
             continue
-        stim = pulse(s["amplitude"], s["duration"], s["onset"])
+        if part == "sweep" or mixture.kinds == ["pulse"]:
+            stim = pulse(s["amplitude"], s["duration"], s["onset"])
+        else:  # trains, S1-S2 pairs and random currents as `ionfno generate` builds them
+            stim = sample_stimuli(mixture, seed=args.seed, split=args.split, t=grid, t_end=t_end,
+                                  indices=s["index"])[1]
         t0 = time.process_time()
         if part == "sweep":
             pairs = zip(s["amplitude"], s["duration"], strict=True)
             keys = [f"{model.name}_pulse_{a!r}_{d!r}" for a, d in pairs]
         else:
-            keys = [f"{model.name}_s{args.seed}_{args.split}_{int(i)}" for i in s["index"]]
+            prefix = model.name if mixture.kinds == ["pulse"] else mixture.name
+            keys = [f"{prefix}_s{args.seed}_{args.split}_{int(i)}" for i in s["index"]]
         refs = np.stack([
             reference(model, stim.select(np.array([i])), grid, t_end, args.reference, args.ref_tol,
                       args.cache, f"{key}_{n_points}_{args.reference}_{args.ref_tol:g}")
