@@ -23,8 +23,8 @@ SOLVERS: dict[str, Solver] = {
     # (dt= -> fixed step); exponential Heun (RL2) with the embedded RL1 estimate, or
     # Dormand-Prince 5(4) for HH (compiled.DEFAULT_SCHEME).
     "fast": CompiledSolver(),
-    # The same with every voltage-dependent term evaluated exactly (no lookup tables): equal
-    # to the NumPy model to rounding; "fast" interpolates ORd's from a 0.05 mV table.
+    # The same with every voltage-dependent term evaluated exactly (no lookup tables; for ORd
+    # equal to the NumPy model to rounding); "fast" interpolates ORd's from a 0.05 mV table.
     "fast_exact": CompiledSolver(tables=False),
     # One scheme on every model:
     # exponential RL2 (stiff gates: ORd, FHN) and explicit Dormand-Prince 5(4) (HH at the tight

@@ -70,7 +70,7 @@ _LUT = int(Q.lut_inv_dv) + 1  # first entry of the table, row-major (rows, N_VTE
 
 TABLE_V_MIN, TABLE_V_MAX, TABLE_DV = -130.0, 100.0, 0.05
 """Lookup table of the voltage terms: V from -130 to +100 mV in steps of 0.05 mV (4601 rows of
-:data:`N_VTERMS` columns, 1.8 MB, small enough to stay in a core's L2 cache); outside it the
+:data:`N_VTERMS` columns, 1.8 MB; the rows a beat visits stay in cache); outside it the
 terms are computed exactly. Linear interpolation errs by at most ``dV**2 / 8`` times a term's
 second derivative: relative 7e-3 in the steepest term (the ``1e-4 / rate`` term of Ito's
 ``dti_develop``, an exponential of scale 0.215 mV that matters only within about 1 mV of
