@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
 
 import pytest
 import torch
@@ -269,34 +271,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_nodes_on_localhost_resume_a_run_as_one_process_would(synthetic_h5, tmp_path):
-    # Two torchrun launchers (one rank each) meet through the c10d rendezvous: two "nodes".
-    # They resume a run that one process started and end where one process would have.
-    cfg = tiny("epochs=3")
-    with pytest.raises(StopTraining):
-        train(cfg, synthetic_h5, tmp_path / "run", device="cpu", progress=False, on_epoch=stop_at(1))
-    full = train(cfg, synthetic_h5, tmp_path / "full", device="cpu", progress=False)
+def _two_launchers(data, run, *sets, timeout=150):
+    """Two torchrun launchers (one rank each) meeting through a c10d rendezvous on localhost.
 
+    Returns ``[(stdout, stderr)]`` per launcher after asserting both exit with 0, or None when
+    they did not finish in ``timeout`` seconds (both killed; their stderr in a warning).
+    """
     port = _free_port()
     launch = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nnodes",
-        "2",
-        "--nproc-per-node",
-        "1",
-        "--rdzv-backend",
-        "c10d",
-        "--rdzv-endpoint",
-        f"127.0.0.1:{port}",
-        "--rdzv-id",
-        "two-nodes",
-        "--max-restarts",
-        "0",
-        "-m",
-        "ionfno.cli",
-        *_train_cmd(synthetic_h5, tmp_path / "run", "epochs=3", module=False),
+        sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+        "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
+        "--max-restarts", "0", "-m", "ionfno.cli", *_train_cmd(data, run, *sets, module=False),
     ]
     nodes = [
         subprocess.Popen(
@@ -309,13 +294,47 @@ def test_two_nodes_on_localhost_resume_a_run_as_one_process_would(synthetic_h5, 
         for i in range(2)
     ]
     try:
-        outs = [n.communicate(timeout=150) for n in nodes]
+        outs = [n.communicate(timeout=timeout) for n in nodes]
+    except subprocess.TimeoutExpired:
+        for pid in [q for n in nodes for q in (*_descendants(n.pid), n.pid)]:  # ranks hold the pipes
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        errs = [n.communicate()[1] for n in nodes]
+        warnings.warn(
+            f"the two launchers did not finish in {timeout} s:\n"
+            + "\n".join(f"--- launcher {i} stderr:\n{e[-4000:]}" for i, e in enumerate(errs)),
+            stacklevel=2,
+        )
+        return None
     finally:
         for n in nodes:
             if n.poll() is None:
                 n.kill()
-    for n, (_, e) in zip(nodes, outs, strict=True):
-        assert n.returncode == 0, e[-3000:]
+    for i, (n, (_, e)) in enumerate(zip(nodes, outs, strict=True)):
+        assert n.returncode == 0, f"launcher {i} (exit code {n.returncode}):\n{e[-3000:]}"
+    return outs
+
+
+def test_two_nodes_on_localhost_resume_a_run_as_one_process_would(synthetic_h5, tmp_path):
+    # Two torchrun launchers (one rank each) meet through the c10d rendezvous: two "nodes".
+    # They resume a run that one process started and end where one process would have.
+    cfg = tiny("epochs=3")
+    with pytest.raises(StopTraining):
+        train(cfg, synthetic_h5, tmp_path / "started", device="cpu", progress=False, on_epoch=stop_at(1))
+    full = train(cfg, synthetic_h5, tmp_path / "full", device="cpu", progress=False)
+
+    # On the 2-core CI machine a launch takes 7-15 s, but it hung (150 s) in 1 of 98 runs of this
+    # test alone and once in 6 full CI runs, outside ionfno's code as far as we could tell. One
+    # more try, from the same started run on a fresh port; the hang's stderr is kept as a
+    # warning, and a second hang fails the test.
+    for _ in range(2):
+        shutil.rmtree(tmp_path / "run", ignore_errors=True)
+        shutil.copytree(tmp_path / "started", tmp_path / "run")
+        outs = _two_launchers(synthetic_h5, tmp_path / "run", "epochs=3")
+        if outs is not None:
+            break
+    else:
+        pytest.fail("the two launchers hung twice (their stderr is in the warnings)")
     assert sum("ionfno train: 3 epochs" in o for o, _ in outs) == 1  # rank 0 alone reports
     ck = load_checkpoint(tmp_path / "run" / "last.pt")
     assert ck["finished"] and ck["epoch"] == 3

@@ -23,6 +23,7 @@ deadlock), so a script that calls ``train()`` with ``workers > 1`` needs the usu
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import signal
 import sys
@@ -131,6 +132,11 @@ def torchrun_group(device: torch.device) -> Iterator[torch.device]:
     try:
         yield device
     finally:
+        # After training, the step's DDP wrapper (which holds the group and gloo's threads) sits in
+        # a reference cycle through a closure, so only the cyclic GC frees it: at an arbitrary
+        # moment, or during interpreter exit, where C++ destructors in arbitrary order can end a
+        # rank that succeeded in std::terminate (SIGABRT). Free it now, before the group goes.
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -298,6 +304,7 @@ class LocalRanks:
                 dead = self._failed()
                 time.sleep(0.05)
         if dist.is_initialized():
+            gc.collect()  # DDP's reducer holds the group: see torchrun_group
             dist.destroy_process_group()  # closes rank 0's connections: no rank waits on it
         failed = self._stop(grace=60.0 if exc is None else 10.0)
         dead = dead or (failed if exc is None else [])
