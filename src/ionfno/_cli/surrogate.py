@@ -165,6 +165,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--checkpoint", choices=["best", "last"], default="best", help="for a run folder (default best)"
     )
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--statistics", type=Path, default=None, metavar="DATA",
+                   help="score every surrogate in the point-wise normalised space of this dataset's "
+                        "training split (one space for all; needed for surrogates trained with the "
+                        "channel normaliser); default: each surrogate's own point-wise output normaliser")
     p.set_defaults(func=cmd_heldout)
 
     p = sub.add_parser(
@@ -246,6 +250,25 @@ def _load(name_or_path: str, which: str = "best"):
     return Surrogate.load(name_or_path, which=which)
 
 
+def _statistics_from(data: Path | None, sur: Any) -> tuple[Any, Any] | None:
+    """Point-wise statistics of ``data``'s training split on ``sur``'s grid (None: its own)."""
+    if data is None:
+        return None
+    from ..data.storage import dataset_info
+    from ..evaluation.pipeline import training_statistics
+
+    if not Path(data).is_file():
+        raise ValueError(f"--statistics: no dataset file {str(data)!r}")
+    info = dataset_info(data)
+    names = [str(n) for n in info["state_names"]]
+    if int(info["n_points"]) != int(sur.info["n_points_stored"]) or names != list(sur.state_names):
+        raise ValueError(
+            f"--statistics {str(data)!r} holds states {names} on {info['n_points']} points; the "
+            f"surrogate predicts {list(sur.state_names)} from {sur.info['n_points_stored']} stored points"
+        )
+    return training_statistics(data, subsample=int(sur.info["subsample"]))
+
+
 def cmd_heldout(args: argparse.Namespace) -> int:
     import csv
 
@@ -254,7 +277,13 @@ def cmd_heldout(args: argparse.Namespace) -> int:
 
     from .._io import atomic_path, write_json_atomic
     from ..cli import CLIError
-    from ..evaluation.heldout import HELDOUT_KINDS, HELDOUT_SEED, evaluate_heldout, restitution_curve, study_statistics
+    from ..evaluation.heldout import (
+        HELDOUT_KINDS,
+        HELDOUT_SEED,
+        evaluate_heldout,
+        restitution_curve,
+        study_statistics,
+    )
     from ..evaluation.plots import plot_ood, plot_restitution
 
     for flag, v, lo in (("--n-per-kind", args.n_per_kind, 1), ("--threads", args.threads, 1),
@@ -275,16 +304,19 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     models = {s.model_name for _, s in surs}
     if len(models) != 1:
         raise CLIError(f"the surrogates must share one ionic model, got {sorted(models)}")
+    stats: dict[str, Any] = {}
     for lab, s in surs:  # before the output folder is created
         try:
-            study_statistics(s)
+            stats[lab] = study_statistics(s, _statistics_from(args.statistics, s))
         except ValueError as e:
             raise CLIError(f"{lab!r}: {e}") from None
     seed = HELDOUT_SEED if args.seed is None else args.seed
     args.out.mkdir(parents=True, exist_ok=True)
     results, curves, rows = {}, {}, []
     for lab, sur in surs:
-        r = evaluate_heldout(sur, n_per_kind=args.n_per_kind, seed=seed)
+        r = evaluate_heldout(sur, n_per_kind=args.n_per_kind, seed=seed, statistics=stats[lab])
+        if args.statistics is not None:
+            r["statistics"] = str(args.statistics)
         traces = r.pop("traces")
         results[lab] = r
         fig = plot_ood(next(iter(traces.values()))["t"],

@@ -120,6 +120,12 @@ class ModelConfig:
     lifting_channels: int = 128
     # Hidden width of the projection MLP (hidden_channels -> projection_channels -> n_states).
     projection_channels: int = 128
+    # Whether the network sees the grid t / T beside the current (the study's second input
+    # channel). False: the current alone, so with channel normalisers (data.normalization =
+    # channel) and no padding the surrogate is equivariant to circular shifts in time, as the
+    # cell's dynamics are to shifts (an issue 19 lever: absolute time tells it where pulses were
+    # in training, not how the cell responds).
+    time_channel: bool = True
 
     def __post_init__(self) -> None:
         _check_literals(self)

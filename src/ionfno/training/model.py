@@ -19,6 +19,7 @@ import torch
 from .config import RunConfig, config_from_dict
 
 __all__ = [
+    "CurrentOnly",
     "Trained",
     "build_model",
     "fit_normalizers",
@@ -40,14 +41,36 @@ def resolve_device(device: str | torch.device) -> torch.device:
     return torch.device(name)
 
 
+class CurrentOnly(torch.nn.Module):
+    """An FNO that is given the current channel of the ``(B, 2, N)`` input (current, t / T) only.
+
+    The data pipeline and the surrogate always build both channels; a model built with
+    ``model.time_channel = False`` drops the grid here, so nothing else depends on the choice.
+    ``(B, 2, N) -> (B, S, N)``.
+    """
+
+    def __init__(self, fno: torch.nn.Module) -> None:
+        super().__init__()
+        self.fno = fno
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fno(x[:, :1])
+
+
 def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn.Module:
-    """The FNO1d described by ``cfg.model`` (initialised from the current torch RNG)."""
+    """The FNO1d described by ``cfg.model`` (initialised from the current torch RNG).
+
+    ``in_channels`` counts the grid channel ``t / T``; without ``model.time_channel`` the FNO is
+    built for one channel fewer and wrapped in :class:`CurrentOnly`.
+    """
     from ..fno import FNO1d
 
     m = cfg.model
-    return FNO1d(
+    if not m.time_channel and in_channels < 2:
+        raise ValueError(f"model.time_channel = False drops the grid channel; the input has {in_channels}")
+    fno = FNO1d(
         n_modes=m.n_modes,
-        in_channels=in_channels,
+        in_channels=in_channels if m.time_channel else in_channels - 1,
         out_channels=out_channels,
         hidden_channels=m.hidden_channels,
         n_layers=m.n_layers,
@@ -57,6 +80,7 @@ def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn
         lifting_channels=m.lifting_channels,
         projection_channels=m.projection_channels,
     )
+    return fno if m.time_channel else CurrentOnly(fno)
 
 
 def _normalizer_class(kind: str) -> Any:
