@@ -168,7 +168,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--statistics", type=Path, default=None, metavar="DATA",
                    help="score every surrogate in the point-wise normalised space of this dataset's "
                         "training split (one space for all; needed for surrogates trained with the "
-                        "channel normaliser); default: each surrogate's own point-wise output normaliser")
+                        "channel normaliser; the metric divides by the deviation + 1e-5, which is 1e-5 "
+                        "where every sample is at rest, at t = 0, so such a surrogate's small errors there "
+                        "dominate: compare it on rmse_V and APD90); default: each surrogate's own "
+                        "point-wise output normaliser")
     p.set_defaults(func=cmd_heldout)
 
     p = sub.add_parser(
