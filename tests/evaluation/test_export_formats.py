@@ -27,6 +27,20 @@ def run(tmp_path_factory):
     return d / "run"
 
 
+@pytest.fixture(scope="module")
+def channel_run(tmp_path_factory):
+    # Channel normalisers and no t/T channel: pt2 export used to fail on the normaliser's
+    # data-dependent branch, and the network takes one input channel fewer.
+    from ionfno.training import apply_overrides, load_preset, train
+
+    d = tmp_path_factory.mktemp("export_channel")
+    data = write_synthetic(d / "data.h5", n_points=128)
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1", "normalization=channel",
+                                                "time_channel=false", "padding=16"])
+    train(cfg, data, d / "run", device="cpu", progress=False)
+    return d / "run"
+
+
 def _inputs(sur: Surrogate, batch: int) -> np.ndarray:
     return sur.pulse_input(np.linspace(0.2, 1.8, batch), np.linspace(1.0, 80.0, batch))
 
@@ -42,10 +56,12 @@ LOADERS = {
 }
 
 
+@pytest.mark.parametrize("which", ["run", "channel_run"])
 @pytest.mark.parametrize(
     "fmt, suffix, exporter", [("pt2", ".pt2", "torch.export"), ("torchscript", ".pt", "torch.jit")]
 )
-def test_torch_formats_match_predict(run, tmp_path, capsys, fmt, suffix, exporter):
+def test_torch_formats_match_predict(request, tmp_path, capsys, fmt, suffix, exporter, which):
+    run = request.getfixturevalue(which)
     out = tmp_path / f"sur{suffix}"
     assert main(["export", str(run), "--out", str(out)]) == 0  # the format follows the suffix
     assert f"({fmt})" in capsys.readouterr().out

@@ -25,6 +25,7 @@ All statistics use the unbiased standard deviation (``torch.std``'s default), as
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -176,6 +177,14 @@ class ChannelNormalizer(nn.Module):
         self.register_buffer("std", std.detach().clone())
         self.register_buffer("log_mask", log_mask.detach().clone().to(torch.bool))
         self.register_buffer("eps", torch.tensor(float(eps), dtype=mean.dtype))
+        # Decided once, in Python: a branch on the mask's values would be data-dependent control
+        # flow, which torch.export refuses (`ionfno export --format pt2` of any channel-normalised
+        # run failed on it).
+        self._has_log = bool(self.log_mask.any())
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._has_log = bool(self.log_mask.any())
 
     @classmethod
     def fit(
@@ -226,14 +235,14 @@ class ChannelNormalizer(nn.Module):
     def encode(self, y: Tensor) -> Tensor:
         """Physical -> normalised, ``(..., n_channels, n_time)``; log channels must be > 0."""
         self._check(y)
-        g = _log_where(y, self.log_mask, "y")
+        g = _log_where(y, self.log_mask, "y") if self._has_log else y
         return (g - self.mean[:, None]) / (self.std[:, None] + self.eps)
 
     def decode(self, z: Tensor) -> Tensor:
         """Normalised -> physical, ``(..., n_channels, n_time)``."""
         self._check(z)
         g = z * (self.std[:, None] + self.eps) + self.mean[:, None]
-        if self.log_mask.any():
+        if self._has_log:
             mask = self.log_mask[:, None]
             # Double where: exp only sees the log channels, so a large value in another channel
             # cannot overflow and turn the gradient into NaN (0 * inf).
