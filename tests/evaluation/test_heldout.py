@@ -89,6 +89,8 @@ def test_a_perfect_surrogate_scores_zero_and_an_offset_one_its_size(ord_surrogat
     truth["offset"] = 5.0  # 5 mV on V only
     r = H.evaluate_heldout(ord_surrogate, n_per_kind=2, kinds=["onset_shift"])
     assert r["cases"]["onset_shift"]["rmse_V"] == pytest.approx(5.0, rel=1e-6)
+    c = r["cases"]["onset_shift"]  # two samples: their median is their mean, the worst above it
+    assert c["rel_l2_median"] == pytest.approx(c["rel_l2"], rel=1e-12) and c["rel_l2_max"] >= c["rel_l2"] > 0
     # given statistics (what `ionfno evaluate` recomputes from the data) replace the surrogate's:
     # its own give the same score, a shifted mean another one (the metric is relative to it)
     mean, std = ord_surrogate.output_statistics()

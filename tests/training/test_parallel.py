@@ -324,9 +324,9 @@ def test_two_nodes_on_localhost_resume_a_run_as_one_process_would(synthetic_h5, 
     full = train(cfg, synthetic_h5, tmp_path / "full", device="cpu", progress=False)
 
     # On the 2-core CI machine a launch takes 7-15 s, but it hung (150 s) in 1 of 98 runs of this
-    # test alone and once in 6 full CI runs, outside ionfno's code as far as we could tell. One
-    # more try, from the same started run on a fresh port; the hang's stderr is kept as a
-    # warning, and a second hang fails the test.
+    # test alone and once in 6 full CI runs; its cause is not known yet (the kept stderr should
+    # tell). One more try, from the same started run on a fresh port; the hang's stderr is kept
+    # as a warning, and a second hang fails the test.
     for _ in range(2):
         shutil.rmtree(tmp_path / "run", ignore_errors=True)
         shutil.copytree(tmp_path / "started", tmp_path / "run")

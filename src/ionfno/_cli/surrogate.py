@@ -253,8 +253,11 @@ def _load(name_or_path: str, which: str = "best"):
     return Surrogate.load(name_or_path, which=which)
 
 
-def _statistics_from(data: Path | None, sur: Any) -> tuple[Any, Any] | None:
-    """Point-wise statistics of ``data``'s training split on ``sur``'s grid (None: its own)."""
+def _statistics_from(data: Path | None, sur: Any, memo: dict[int, Any]) -> tuple[Any, Any] | None:
+    """Point-wise statistics of ``data``'s training split on ``sur``'s grid (None: its own).
+
+    ``memo`` keeps them per subsample: surrogates on the same grid share one pass over the data.
+    """
     if data is None:
         return None
     from ..data.storage import dataset_info
@@ -269,7 +272,10 @@ def _statistics_from(data: Path | None, sur: Any) -> tuple[Any, Any] | None:
             f"--statistics {str(data)!r} holds states {names} on {info['n_points']} points; the "
             f"surrogate predicts {list(sur.state_names)} from {sur.info['n_points_stored']} stored points"
         )
-    return training_statistics(data, subsample=int(sur.info["subsample"]))
+    sub = int(sur.info["subsample"])
+    if sub not in memo:
+        memo[sub] = training_statistics(data, subsample=sub)
+    return memo[sub]
 
 
 def cmd_heldout(args: argparse.Namespace) -> int:
@@ -308,9 +314,10 @@ def cmd_heldout(args: argparse.Namespace) -> int:
     if len(models) != 1:
         raise CLIError(f"the surrogates must share one ionic model, got {sorted(models)}")
     stats: dict[str, Any] = {}
+    memo: dict[int, Any] = {}
     for lab, s in surs:  # before the output folder is created
         try:
-            stats[lab] = study_statistics(s, _statistics_from(args.statistics, s))
+            stats[lab] = study_statistics(s, _statistics_from(args.statistics, s, memo))
         except ValueError as e:
             raise CLIError(f"{lab!r}: {e}") from None
     seed = HELDOUT_SEED if args.seed is None else args.seed
