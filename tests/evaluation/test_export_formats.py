@@ -41,6 +41,19 @@ def channel_run(tmp_path_factory):
     return d / "run"
 
 
+@pytest.fixture(scope="module")
+def rollout_run(tmp_path_factory):
+    # A chunked rollout (model.chunk): a Python loop over the steps, fixed by the grid.
+    from ionfno.training import apply_overrides, load_preset, train
+
+    d = tmp_path_factory.mktemp("export_rollout")
+    data = write_synthetic(d / "data.h5", n_points=128)
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1", "input_normalization=channel",
+                                                "chunk=14"])
+    train(cfg, data, d / "run", device="cpu", progress=False)
+    return d / "run"
+
+
 def _inputs(sur: Surrogate, batch: int) -> np.ndarray:
     return sur.pulse_input(np.linspace(0.2, 1.8, batch), np.linspace(1.0, 80.0, batch))
 
@@ -56,7 +69,7 @@ LOADERS = {
 }
 
 
-@pytest.mark.parametrize("which", ["run", "channel_run"])
+@pytest.mark.parametrize("which", ["run", "channel_run", "rollout_run"])
 @pytest.mark.parametrize(
     "fmt, suffix, exporter", [("pt2", ".pt2", "torch.export"), ("torchscript", ".pt", "torch.jit")]
 )

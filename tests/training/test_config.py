@@ -191,11 +191,17 @@ def test_one_config_diff_ignores_the_settings_that_do_not_change_results():
         ("train.time_limit_s=0", "time_limit_s must be a positive number of seconds"),
         ("train.time_limit_s=inf", "time_limit_s must be a positive number of seconds"),
         ("train.time_limit_s=2h", "train.time_limit_s must be a number"),
+        ("chunk=-1", "model.chunk must be >= 0"),
+        ("chunk=16", "needs data.input_normalization = 'channel'"),
+        ("chunk=16 normalization=channel", "needs data.normalization = 'pointwise'"),
+        ("chunk=4 input_normalization=channel", "n_modes = 8 exceeds the 3 modes a chunk of 4"),
+        ("chunk=16 input_normalization=channel coarse_epochs=2", "cannot train on a coarse grid"),
+        ("chunk=16 input_normalization=channel padding=4", "padding must be 0"),
     ],
 )
 def test_bad_overrides_are_refused_with_a_clear_message(item, message):
     with pytest.raises(ValueError, match=message):
-        apply_overrides(load_preset("tiny"), [item])
+        apply_overrides(load_preset("tiny"), item.split())
 
 
 def test_dataclasses_validate_their_choices():

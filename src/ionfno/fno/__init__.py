@@ -1,4 +1,4 @@
-"""Fourier Neural Operator in time: spectral convolution, FNO1d, parameter count, loading HyperNOs weights."""
+"""Fourier Neural Operator in time: spectral convolution, FNO1d, its chunked rollout, parameter count, loading HyperNOs weights."""
 
 from .fno import (
     ACTIVATIONS as ACTIVATIONS,
@@ -23,6 +23,9 @@ from .hypernos import (
 )
 from .hypernos import (
     map_hypernos_state_dict as map_hypernos_state_dict,
+)
+from .rollout import (
+    ChunkedRollout as ChunkedRollout,
 )
 from .spectral_conv import (
     IMPLEMENTATIONS as IMPLEMENTATIONS,

@@ -128,6 +128,13 @@ class ModelConfig:
     # that it sees where the window starts: on FHN that variant had the lowest V error on every
     # held-out kind, the unpadded one was worse than the study's FNO (RESULTS.md).
     time_channel: bool = True
+    # Grid intervals per step of a causal rollout (0: the study's FNO, one call for the whole
+    # window). > 0: the FNO maps (state at a chunk's start, current over the chunk) to the states
+    # over the chunk, and is rolled out from rest chunk by chunk (ionfno.fno.ChunkedRollout; an
+    # issue 19 lever for random currents). Needs data.normalization = pointwise (its loss is the
+    # study's) and data.input_normalization = channel (time invariance); n_modes <= (chunk + 1) // 2 + 1;
+    # time_channel is ignored (each chunk has its own clock).
+    chunk: int = 0
 
     def __post_init__(self) -> None:
         _check_literals(self)
@@ -135,6 +142,8 @@ class ModelConfig:
             _check_positive(self, name)
         if self.padding < 0:
             raise ValueError(f"model.padding must be >= 0, got {self.padding}")
+        if self.chunk < 0:
+            raise ValueError(f"model.chunk must be >= 0 grid intervals (0: no rollout), got {self.chunk}")
 
 
 @dataclass
@@ -240,6 +249,24 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     # Free text: where the settings come from (paper, our choice, tuning study).
     description: str = ""
+
+    def __post_init__(self) -> None:
+        m, d = self.model, self.data
+        if m.chunk > 0:
+            if d.normalization != "pointwise":
+                raise ValueError(f"model.chunk > 0 needs data.normalization = 'pointwise' (its loss is the "
+                                 f"study's, in point-wise space), got {d.normalization!r}")
+            if d.input_normalization != "channel":
+                raise ValueError("model.chunk > 0 needs data.input_normalization = 'channel' (one scale "
+                                 f"for the current at every time), got {d.input_normalization!r}")
+            if self.train.coarse_epochs > 0:
+                raise ValueError("model.chunk > 0 cannot train on a coarse grid (train.coarse_epochs must be 0): "
+                                 "its chunk length is a number of grid intervals")
+            if m.padding > 0:
+                raise ValueError("model.chunk > 0 steps through the window itself; model.padding must be 0")
+            if m.n_modes > (m.chunk + 1) // 2 + 1:
+                raise ValueError(f"model.n_modes = {m.n_modes} exceeds the {(m.chunk + 1) // 2 + 1} modes a chunk of "
+                                 f"{m.chunk} intervals ({m.chunk + 1} points) has")
 
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

@@ -41,7 +41,7 @@ from .data import Prepared, prepare
 from .distributed import LocalRanks, check_local_ranks, launched_by_torchrun, torchrun_group
 from .logger import RunLogger
 from .losses import get_loss
-from .model import build_model, resolve_device
+from .model import build_model, calibrate_model, resolve_device
 from .rundir import CHECKPOINTS, RunDir
 from .schedulers import STEP_PER_BATCH, make_scheduler
 from .steps import DataParallel, SingleProcess, Step
@@ -299,7 +299,9 @@ def _fit(
     tc = cfg.train
     data.to(device)
     torch.manual_seed(tc.seed)  # model initialisation: the same on every rank
-    model = build_model(cfg, in_channels=2, out_channels=len(data.state_names)).to(device)
+    model = build_model(cfg, in_channels=2, out_channels=len(data.state_names))
+    calibrate_model(model, data.output_normalizer)
+    model = model.to(device)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     distributed = dist.is_available() and dist.is_initialized()
     step: Step = DataParallel(model, device) if distributed else SingleProcess(model, device)

@@ -61,11 +61,21 @@ def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn
     """The FNO1d described by ``cfg.model`` (initialised from the current torch RNG).
 
     ``in_channels`` counts the grid channel ``t / T``; without ``model.time_channel`` the FNO is
-    built for one channel fewer and wrapped in :class:`CurrentOnly`.
+    built for one channel fewer and wrapped in :class:`CurrentOnly`. With ``model.chunk > 0`` it
+    is a :class:`~ionfno.fno.ChunkedRollout` (no statistics yet: :func:`calibrate_model`).
     """
-    from ..fno import FNO1d
+    from ..fno import ChunkedRollout, FNO1d
 
     m = cfg.model
+    if m.chunk > 0:
+        # The chunk map sees the current, the states at the chunk's start and the chunk's clock.
+        chunk_map = FNO1d(
+            n_modes=m.n_modes, in_channels=2 + out_channels, out_channels=out_channels,
+            hidden_channels=m.hidden_channels, n_layers=m.n_layers, block=m.block,
+            activation=m.activation, padding=0, lifting_channels=m.lifting_channels,
+            projection_channels=m.projection_channels,
+        )
+        return ChunkedRollout(chunk_map, out_channels, m.chunk)
     if not m.time_channel and in_channels < 2:
         raise ValueError(f"model.time_channel = False drops the grid channel; the input has {in_channels}")
     fno = FNO1d(
@@ -81,6 +91,15 @@ def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn
         projection_channels=m.projection_channels,
     )
     return fno if m.time_channel else CurrentOnly(fno)
+
+
+def calibrate_model(model: torch.nn.Module, out_norm: torch.nn.Module) -> None:
+    """Give a :class:`~ionfno.fno.ChunkedRollout` (possibly DDP-free inside ``model``) the training
+    statistics it needs: the point-wise output normaliser's; a no-op for every other model."""
+    from ..fno import ChunkedRollout
+
+    if isinstance(model, ChunkedRollout):
+        model.calibrate(out_norm.mean, out_norm.std, float(out_norm.eps))
 
 
 def _normalizer_class(kind: str) -> Any:

@@ -1,0 +1,159 @@
+"""A causal surrogate: one FNO that steps the cell through the window chunk by chunk.
+
+The study's FNO maps the whole window's current to the whole window's states in one call, so
+every output point sees the future input and absolute time; on random currents it memorises the
+training currents rather than the cell's response (RESULTS.md, issue 19). :class:`ChunkedRollout`
+learns the cell's *flow map* instead: from the state ``y(t_k)`` at a chunk's start and the current
+over the chunk ``[t_k, t_k + chunk dt]``, the states over that chunk. Rolled out from the rest
+state, chunk after chunk, it is causal at the chunk scale (a state never depends on current more
+than one chunk ahead), time-invariant (it never sees absolute time) and it starts exactly at the
+initial state (so the study's point-wise metric, whose deviation is zero at t = 0, is defined):
+
+.. math::
+
+    y(t_k + \\tau) = y(t_k) + \\sigma \\odot \\big(f(\\tau) - f(0)\\big), \\qquad
+    f = \\mathrm{FNO}\\big[\\tilde I(t_k + \\cdot),\\ \\tilde y(t_k),\\ \\tau / \\Delta\\big],
+
+with ``tilde`` the channel-normalised current and state (``sigma`` the states' standard
+deviations) and ``Delta`` the chunk length. The same idea as flow-map learning of dynamical
+systems (Qin, Wu & Xiu 2019, doi:10.1016/j.jcp.2019.06.042) with an FNO as the chunk map.
+
+The network is trained end to end through the rollout (the training loop's loss on the whole
+window), so it learns to correct its own drift.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["ChunkedRollout"]
+
+
+class ChunkedRollout(nn.Module):
+    """Roll a chunk-map FNO through the window: ``(B, C, N) -> (B, S, N)``.
+
+    Parameters
+    ----------
+    chunk_map : nn.Module
+        An FNO ``(B, 2 + S, chunk + 1) -> (B, S, chunk + 1)``; input channels: the current, the
+        ``S`` states at the chunk's start (constant over the chunk) and ``tau / Delta`` in [0, 1].
+    n_states : int
+        ``S``.
+    chunk : int
+        Grid intervals per step (``chunk + 1`` points, the first the previous step's last).
+
+    Notes
+    -----
+    The input ``x[:, 0]`` is the current as the data pipeline normalised it (per channel: the
+    same scale at every time, which time invariance needs); ``x[:, 1:]`` (the grid) is ignored.
+    The output is in the point-wise normalised space of the training loss,
+    ``(y - out_mean) / out_scale``. The statistics (:meth:`calibrate`) are buffers saved in the
+    state dict; a model built before calibration holds empty ones, and loading a state dict
+    gives them their stored shapes.
+    """
+
+    _STATS = ("y0", "state_mean", "state_std", "out_mean", "out_scale")
+
+    def __init__(self, chunk_map: nn.Module, n_states: int, chunk: int) -> None:
+        super().__init__()
+        if chunk < 1:
+            raise ValueError(f"chunk must be >= 1 grid interval, got {chunk}")
+        self.chunk_map = chunk_map
+        self.n_states = int(n_states)
+        self.chunk = int(chunk)
+        self.register_buffer("tau", torch.linspace(0.0, 1.0, self.chunk + 1))
+        for name in self._STATS:
+            self.register_buffer(name, torch.empty(0))
+
+    def extra_repr(self) -> str:
+        return f"n_states={self.n_states}, chunk={self.chunk}"
+
+    @torch.no_grad()
+    def calibrate(self, mean: Tensor, std: Tensor, eps: float, *, tol: float = 1e-6) -> None:
+        """Set the statistics from the point-wise output normaliser of the training split.
+
+        Parameters
+        ----------
+        mean, std : Tensor, shape (S, N)
+            Point-wise mean and standard deviation of the training states (physical units).
+        eps : float
+            The normaliser's ``eps``: outputs are ``(y - mean) / (std + eps)``.
+        tol : float
+            Largest spread of the initial states, relative to each state's scale.
+
+        Raises
+        ------
+        ValueError
+            If the samples do not share one initial state (the rollout starts every sample from
+            ``mean[:, 0]``; the surrogate's input is the current alone).
+
+        Notes
+        -----
+        Each state's channel mean and variance over samples and time follow from the point-wise
+        ones: ``m = <mean_t>``, ``s^2 = <std_t^2 + mean_t^2> - m^2``.
+        """
+        mean = mean.detach().to(torch.float32)
+        std = std.detach().to(torch.float32)
+        if mean.ndim != 2 or mean.shape != std.shape or mean.shape[0] != self.n_states:
+            raise ValueError(f"calibrate needs point-wise statistics of shape ({self.n_states}, N), "
+                             f"got {tuple(mean.shape)} and {tuple(std.shape)}")
+        m = mean.mean(dim=1)
+        s = ((std**2 + mean**2).mean(dim=1) - m**2).clamp_min(0).sqrt().clamp_min(1e-12)
+        spread = std[:, 0] / s
+        if bool((spread > tol).any()):
+            raise ValueError(
+                "model.chunk needs every sample to start from the same state (the rollout starts "
+                f"from the training mean at t = 0); the initial states' spread is {spread.tolist()} "
+                "of each state's scale")
+        for name, value in (("y0", mean[:, 0]), ("state_mean", m), ("state_std", s),
+                            ("out_mean", mean), ("out_scale", std + eps)):
+            setattr(self, name, value.to(self.tau.device).clone())
+
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+        for name in self._STATS:
+            key = prefix + name
+            if key in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[key], device=self.tau.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def step(self, current: Tensor, y_start: Tensor) -> Tensor:
+        """One chunk: current ``(B, chunk + 1)`` (normalised), state ``(B, S)`` (physical) ->
+        states ``(B, S, chunk + 1)`` (physical), the first point ``y_start`` exactly."""
+        b, n = current.shape
+        z = (y_start - self.state_mean) / self.state_std
+        x = torch.cat([current[:, None], z[:, :, None].expand(b, self.n_states, n),
+                       self.tau[None, None].expand(b, 1, n)], dim=1)
+        f = self.chunk_map(x)
+        return y_start[:, :, None] + (f - f[:, :, :1]) * self.state_std[None, :, None]
+
+    def trajectory(self, x: Tensor) -> Tensor:
+        """The rolled-out states in physical units, ``(B, C, N) -> (B, S, N)``."""
+        if self.y0.numel() == 0:
+            raise RuntimeError("ChunkedRollout has no statistics: calibrate it or load a state dict")
+        current = x[:, 0]
+        b, n = current.shape
+        n_steps = max(1, math.ceil((n - 1) / self.chunk))
+        # The last step may run past the window: hold the last current value there (those
+        # points are dropped; the chunk map is not causal within a chunk, so this is a choice).
+        pad = n_steps * self.chunk + 1 - n
+        if pad > 0:
+            current = torch.cat([current, current[:, -1:].expand(b, pad)], dim=1)
+        y = self.y0[None].expand(b, self.n_states)
+        pieces = [y[:, :, None]]
+        for k in range(n_steps):
+            states = self.step(current[:, k * self.chunk:(k + 1) * self.chunk + 1], y)
+            pieces.append(states[:, :, 1:])
+            y = states[:, :, -1]
+        return torch.cat(pieces, dim=2)[:, :, :n]
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(B, C, N)`` normalised input -> ``(B, S, N)`` in the output normaliser's space."""
+        y = self.trajectory(x)
+        if y.shape[-1] != self.out_mean.shape[-1]:
+            raise ValueError(f"this model was calibrated on {self.out_mean.shape[-1]} time points, "
+                             f"got {y.shape[-1]}")
+        return (y - self.out_mean) / self.out_scale

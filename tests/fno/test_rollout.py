@@ -1,0 +1,102 @@
+"""ChunkedRollout: exact start, causality at the chunk scale, calibration, state-dict round trip."""
+
+import pytest
+import torch
+
+from ionfno.fno import ChunkedRollout, FNO1d
+
+S, CHUNK, N = 2, 8, 43  # 43 points: 5 full steps and a partial one (42 = 5 x 8 + 2)
+
+
+def _model(seed=0):
+    torch.manual_seed(seed)
+    fno = FNO1d(n_modes=4, in_channels=2 + S, out_channels=S, hidden_channels=8, n_layers=2,
+                lifting_channels=8, projection_channels=8)
+    return ChunkedRollout(fno, S, CHUNK)
+
+
+def _stats(seed=1):
+    g = torch.Generator().manual_seed(seed)
+    mean = torch.randn(S, N, generator=g)
+    std = torch.rand(S, N, generator=g) + 0.5
+    mean[:, 0] = torch.tensor([-1.0, 0.25])
+    std[:, 0] = 0.0  # every sample starts at rest
+    return mean, std
+
+
+def _calibrated(seed=0):
+    m = _model(seed)
+    m.calibrate(*_stats(), eps=1e-5)
+    return m
+
+
+def test_shapes_exact_start_and_output_space():
+    m = _calibrated()
+    x = torch.randn(3, 2, N)
+    z = m(x)
+    assert z.shape == (3, S, N)
+    y = m.trajectory(x)
+    assert torch.equal(y[:, :, 0], m.y0.expand(3, S))  # exactly the initial state
+    assert torch.allclose(z, (y - m.out_mean) / m.out_scale)
+    # The grid channel is ignored: the rollout keeps its own clock.
+    x2 = x.clone()
+    x2[:, 1] = torch.randn(3, N)
+    assert torch.equal(m(x2), z)
+
+
+def test_causal_at_the_chunk_scale():
+    # Step k reads the current at points k*chunk .. (k+1)*chunk and writes the states up to
+    # (k+1)*chunk, so a change from point m*chunk + 1 on leaves points 0 .. m*chunk untouched.
+    m = _calibrated()
+    x = torch.randn(2, 2, N)
+    for steps in (1, 3):
+        cut = steps * CHUNK
+        x2 = x.clone()
+        x2[:, 0, cut + 1:] += torch.randn(2, N - cut - 1)
+        y, y2 = m.trajectory(x), m.trajectory(x2)
+        assert torch.equal(y[:, :, :cut + 1], y2[:, :, :cut + 1])
+        assert (y[:, :, cut + 1:] - y2[:, :, cut + 1:]).abs().max() > 1e-4
+
+
+def test_every_parameter_gets_a_gradient():
+    m = _calibrated()
+    m(torch.randn(2, 2, N)).pow(2).mean().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+def test_calibration_channel_statistics_match_the_data():
+    # Channel mean/std derived from the point-wise ones equal those over all samples and times.
+    g = torch.Generator().manual_seed(3)
+    y = torch.randn(500, S, N, generator=g) * torch.tensor([1.0, 3.0])[:, None] + torch.tensor([2.0, -1.0])[:, None]
+    y[:, :, 0] = torch.tensor([0.5, 0.0])
+    m = _model()
+    m.calibrate(y.mean(0), y.std(0, unbiased=False), eps=1e-5)
+    assert torch.allclose(m.state_mean, y.mean(dim=(0, 2)), atol=1e-5)
+    assert torch.allclose(m.state_std, y.std(dim=(0, 2), unbiased=False), rtol=1e-4)
+    assert torch.equal(m.y0, torch.tensor([0.5, 0.0]))
+
+
+def test_calibration_refuses_samples_that_start_apart():
+    mean, std = _stats()
+    std[1, 0] = 0.1
+    with pytest.raises(ValueError, match="same state"):
+        _model().calibrate(mean, std, eps=1e-5)
+    with pytest.raises(ValueError, match=r"shape \(2, N\)"):
+        _model().calibrate(mean[:1], std[:1], eps=1e-5)
+
+
+def test_state_dict_round_trip_into_an_uncalibrated_model():
+    m = _calibrated(seed=0)
+    fresh = _model(seed=5)
+    with pytest.raises(RuntimeError, match="calibrate"):
+        fresh(torch.randn(1, 2, N))
+    fresh.load_state_dict(m.state_dict())
+    x = torch.randn(2, 2, N)
+    assert torch.equal(fresh(x), m(x))
+    with pytest.raises(ValueError, match="43 time points"):
+        fresh(torch.randn(1, 2, N + 8))
+
+
+def test_chunk_must_be_positive():
+    with pytest.raises(ValueError, match="chunk must be >= 1"):
+        ChunkedRollout(torch.nn.Identity(), S, 0)
