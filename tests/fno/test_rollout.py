@@ -67,7 +67,8 @@ def test_every_parameter_gets_a_gradient():
 def test_calibration_channel_statistics_match_the_data():
     # Channel mean/std derived from the point-wise ones equal those over all samples and times.
     g = torch.Generator().manual_seed(3)
-    y = torch.randn(500, S, N, generator=g) * torch.tensor([1.0, 3.0])[:, None] + torch.tensor([2.0, -1.0])[:, None]
+    scale, shift = torch.tensor([1.0, 3.0])[:, None], torch.tensor([2.0, -1.0])[:, None]
+    y = torch.randn(500, S, N, generator=g) * scale + shift
     y[:, :, 0] = torch.tensor([0.5, 0.0])
     m = _model()
     m.calibrate(y.mean(0), y.std(0, unbiased=False), eps=1e-5)

@@ -257,7 +257,8 @@ def test_a_chunked_rollout_surrogate_trains_starts_at_rest_and_is_causal(synthet
     # model.chunk > 0: one FNO stepped through the window (ionfno.fno.ChunkedRollout), trained
     # through the rollout with the study's loss; scored by the held-out benchmark in its own
     # point-wise statistics (its start is exact, so the study metric is defined at t = 0).
-    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=3", "input_normalization=channel", "chunk=16"])
+    cfg = apply_overrides(load_preset("tiny"),
+                          ["threads=1", "epochs=3", "input_normalization=channel", "chunk=16"])
     res = train(cfg, synthetic_h5, tmp_path / "roll", device="cpu", progress=False)
     assert np.isfinite(res.history[-1]["train_loss"])
     sur = Surrogate.load(tmp_path / "roll", which="last")
@@ -274,3 +275,27 @@ def test_a_chunked_rollout_surrogate_trains_starts_at_rest_and_is_causal(synthet
                  "--restitution-points", "0", "--checkpoint", "last"]) == 0
     cases = json.loads((out / "heldout.json").read_text())["surrogates"]["roll"]["cases"]
     assert all(np.isfinite(c["rel_l2"]) for c in cases.values())
+
+
+def test_init_starts_a_run_from_another_runs_weights(run_dir, synthetic_h5, tmp_path, capsys):
+    # --init: the weights of a finished run (its last.pt) instead of a random start, recorded in
+    # the new run's checkpoints; an architecture that does not fit or a missing source is refused
+    # before anything is written.
+    from ionfno.training.checkpoint import load_checkpoint
+
+    base = ["train", str(synthetic_h5), "--preset", "tiny", "--set", "threads=1", "--no-progress"]
+    assert main([*base, "--set", "epochs=1", "--set", "lr=1e-9", "--init", str(run_dir),
+                 "--out", str(tmp_path / "warm")]) == 0
+    assert main([*base, "--set", "epochs=1", "--set", "lr=1e-9", "--out", str(tmp_path / "cold")]) == 0
+    ck = load_checkpoint(tmp_path / "warm" / "last.pt", map_location="cpu")
+    assert ck["data_info"]["init"] == {"source": str(run_dir / "last.pt"), "epoch": 8}
+    start = load_checkpoint(run_dir / "last.pt", map_location="cpu")["model"]
+    cold = load_checkpoint(tmp_path / "cold" / "last.pt", map_location="cpu")["model"]
+    # At a learning rate of 1e-9 the weights stay where they started: the init run's, not the seed's.
+    assert all(torch.allclose(ck["model"][k], start[k], atol=1e-6) for k in start)
+    assert not all(torch.allclose(cold[k], start[k], atol=1e-6) for k in start)
+    capsys.readouterr()
+    assert main([*base, "--set", "hidden_channels=16", "--init", str(run_dir), "--out", str(tmp_path / "bad")]) == 2
+    assert "its model does not fit this config" in capsys.readouterr().err and not (tmp_path / "bad").exists()
+    assert main([*base, "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "none")]) == 2
+    assert "init: no run folder" in capsys.readouterr().err and not (tmp_path / "none").exists()

@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--no-resume", action="store_true", help="start over even if RUN_DIR has a last.pt")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--init",
+        metavar="NAME_OR_RUN",
+        help="start from these weights (a run folder's last.pt, a .pt checkpoint or a pretrained name) "
+        "instead of a random initialisation: fine-tuning, or a further schedule after a finished run; "
+        "the architecture must match the config",
+    )
     p.set_defaults(func=_leave_no_empty_folder(cmd_train))
 
     p = sub.add_parser(
@@ -117,10 +124,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     try:
         res = train(
-            cfg, args.data, args.out, device=args.device, resume=not args.no_resume, progress=not args.no_progress
+            cfg, args.data, args.out, device=args.device, resume=not args.no_resume,
+            progress=not args.no_progress, init=args.init,
         )
     except RankError as e:
         raise CLIError(str(e)) from None
+
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun rank: rank 0 reports
         return 0
     print(

@@ -113,7 +113,8 @@ class ChunkedRollout(nn.Module):
                             ("out_mean", mean), ("out_scale", std + eps)):
             setattr(self, name, value.to(self.tau.device).clone())
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, *args: Any, **kwargs: Any) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
+                              *args: Any, **kwargs: Any) -> None:
         for name in self._STATS:
             key = prefix + name
             if key in state_dict:

@@ -260,13 +260,13 @@ class RunConfig:
                 raise ValueError("model.chunk > 0 needs data.input_normalization = 'channel' (one scale "
                                  f"for the current at every time), got {d.input_normalization!r}")
             if self.train.coarse_epochs > 0:
-                raise ValueError("model.chunk > 0 cannot train on a coarse grid (train.coarse_epochs must be 0): "
-                                 "its chunk length is a number of grid intervals")
+                raise ValueError("model.chunk > 0 cannot train on a coarse grid (train.coarse_epochs must "
+                                 "be 0): its chunk length is a number of grid intervals")
             if m.padding > 0:
                 raise ValueError("model.chunk > 0 steps through the window itself; model.padding must be 0")
             if m.n_modes > (m.chunk + 1) // 2 + 1:
-                raise ValueError(f"model.n_modes = {m.n_modes} exceeds the {(m.chunk + 1) // 2 + 1} modes a chunk of "
-                                 f"{m.chunk} intervals ({m.chunk + 1} points) has")
+                raise ValueError(f"model.n_modes = {m.n_modes} exceeds the {(m.chunk + 1) // 2 + 1} modes a "
+                                 f"chunk of {m.chunk} intervals ({m.chunk + 1} points) has")
 
 
 _SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}

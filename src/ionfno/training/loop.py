@@ -198,6 +198,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
     on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+    init: str | os.PathLike | None = None,
 ) -> TrainResult:
     """Train an FNO on a dataset file and write a run folder (layout: :mod:`~ionfno.training.rundir`).
 
@@ -227,6 +228,12 @@ def train(
         and that epoch's metrics row. It may raise (e.g. ``optuna.TrialPruned``) to stop: every
         rank stops, and the exception propagates after the logs are closed; checkpoints are
         already consistent.
+    init : path-like or str, optional
+        Start from these weights instead of a random initialisation (fine-tuning, or a longer
+        schedule after a finished run): a run folder (its ``last.pt``), a ``.pt`` checkpoint or a
+        pretrained name. Its model must have this config's architecture; the normalisers are
+        fitted on this run's data as always. A resumed run ignores it. Recorded in the
+        checkpoints' ``data_info["init"]``.
 
     Returns
     -------
@@ -247,7 +254,8 @@ def train(
     dev = resolve_device(device)
     threads_before = torch.get_num_threads()
     torch.set_num_threads(max(1, min(cfg.train.threads, os.cpu_count() or 1)))
-    fit = dict(resume=resume, progress=progress, on_epoch=on_epoch)
+    init_state = None if init is None else init_weights(init)
+    fit = dict(resume=resume, progress=progress, on_epoch=on_epoch, init_state=init_state)
     try:
         if launched_by_torchrun():
             local = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
@@ -268,15 +276,50 @@ def train(
         workers = 1 if resume and run.finished() else cfg.train.workers
         if workers == 1:
             return _fit(cfg, data, run, dev, **fit)
-        with LocalRanks(workers, dev, cfg.train.threads, _fit_rank, (cfg, data)) as rank_dev:
+        with LocalRanks(workers, dev, cfg.train.threads, _fit_rank, (cfg, data, init_state)) as rank_dev:
             return _fit(cfg, data, run, rank_dev, **fit)
     finally:
         torch.set_num_threads(threads_before)
 
 
-def _fit_rank(device: torch.device, cfg: RunConfig, data: Prepared) -> None:
+def _fit_rank(device: torch.device, cfg: RunConfig, data: Prepared,
+              init_state: dict[str, Any] | None = None) -> None:
     """What a rank started by :class:`LocalRanks` runs (it never touches the run folder)."""
-    _fit(cfg, data, None, device)
+    _fit(cfg, data, None, device, init_state=init_state)
+
+
+def init_weights(source: str | os.PathLike) -> dict[str, Any]:
+    """The model weights to start a run from: ``{"source", "epoch", "model"}`` of a run folder's
+    ``last.pt``, a ``.pt`` checkpoint or a pretrained surrogate.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing of that name (the message lists the pretrained names).
+    """
+    from ..pretrained import WEIGHTS_FILE, find_pretrained, list_pretrained
+    from .checkpoint import load_checkpoint
+
+    p = Path(source)
+    if not p.exists() and (named := find_pretrained(str(source))) is not None:
+        p = named / WEIGHTS_FILE
+    if not p.exists():
+        raise FileNotFoundError(f"init: no run folder, checkpoint or pretrained surrogate {str(source)!r} "
+                                f"(pretrained: {list_pretrained()})")
+    path = RunDir.resolve(p, "last")
+    ck = load_checkpoint(path, map_location="cpu")
+    return {"source": str(path), "epoch": int(ck["epoch"]), "model": ck["model"]}
+
+
+def _start_from(model: torch.nn.Module, init_state: dict[str, Any], out_norm: torch.nn.Module) -> None:
+    """Load ``init_state``'s weights into ``model``; ValueError naming the mismatch if they do not fit."""
+    try:
+        model.load_state_dict(init_state["model"])
+    except RuntimeError as e:
+        detail = " ".join(str(e).split())
+        raise ValueError(f"init {init_state['source']!r}: its model does not fit this config's "
+                         f"(model.* settings and the data's states must match): {detail[:400]}") from None
+    calibrate_model(model, out_norm)  # a rollout's statistics: this run's data
 
 
 def _say(msg: str) -> None:
@@ -292,6 +335,7 @@ def _fit(
     resume: bool = True,
     progress: bool = False,
     on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+    init_state: dict[str, Any] | None = None,
 ) -> TrainResult:
     """The loop, on one rank; ``run`` is the run folder on rank 0 and None elsewhere."""
     import torch.distributed as dist
@@ -301,6 +345,9 @@ def _fit(
     torch.manual_seed(tc.seed)  # model initialisation: the same on every rank
     model = build_model(cfg, in_channels=2, out_channels=len(data.state_names))
     calibrate_model(model, data.output_normalizer)
+    if init_state is not None:  # every rank, before DDP compares them (a resumed run overwrites)
+        _start_from(model, init_state, data.output_normalizer)
+        data.data_info["init"] = {"source": init_state["source"], "epoch": init_state["epoch"]}
     model = model.to(device)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     distributed = dist.is_available() and dist.is_initialized()

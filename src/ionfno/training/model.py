@@ -94,8 +94,8 @@ def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn
 
 
 def calibrate_model(model: torch.nn.Module, out_norm: torch.nn.Module) -> None:
-    """Give a :class:`~ionfno.fno.ChunkedRollout` (possibly DDP-free inside ``model``) the training
-    statistics it needs: the point-wise output normaliser's; a no-op for every other model."""
+    """Give a :class:`~ionfno.fno.ChunkedRollout` the training statistics it needs (the point-wise
+    output normaliser's mean, std and eps); a no-op for every other model."""
     from ..fno import ChunkedRollout
 
     if isinstance(model, ChunkedRollout):
