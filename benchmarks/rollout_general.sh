@@ -11,7 +11,7 @@
 # 11 run; HH 2100 s), so the epoch count depends on the machine (metrics.csv records it).
 # "fhn-cont" continues the FHN run from its last weights (--init) for another 2100 s at a peak
 # learning rate of 5e-4, so that both FHN runs together get about the shipped fhn-general's 79
-# minutes. About 130 minutes on 2 cores in all (training 43 + 35 + 35 min, evaluations 15 min);
+# minutes. About 110 minutes on 2 cores in all (training 43 + 23 + 28 min, evaluations 15 min);
 # "fhn-extra" then scores both FHN rollouts and the shipped fhn-general on 64 held-out samples per
 # kind (16 is noisy for pacing and random currents) and on their training split next to the test
 # split (benchmarks/part_errors.py: fitting vs generalising). Pass any of "fhn", "hh", "fhn-cont",
