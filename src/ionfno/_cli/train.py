@@ -129,7 +129,6 @@ def cmd_train(args: argparse.Namespace) -> int:
         )
     except RankError as e:
         raise CLIError(str(e)) from None
-
     if int(os.environ.get("RANK", "0")) != 0:  # a torchrun rank: rank 0 reports
         return 0
     print(
