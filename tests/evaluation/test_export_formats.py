@@ -16,42 +16,34 @@ from tests.training.conftest import write_synthetic  # noqa: E402
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def _trained(tmp_path_factory, name: str, *overrides: str):
+    """A 1-epoch tiny run on 128 synthetic points, with these config overrides."""
     from ionfno.training import apply_overrides, load_preset, train
 
-    d = tmp_path_factory.mktemp("export")
+    d = tmp_path_factory.mktemp(name)
     data = write_synthetic(d / "data.h5", n_points=128)
-    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1"])
+    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1", *overrides])
     train(cfg, data, d / "run", device="cpu", progress=False)
     return d / "run"
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return _trained(tmp_path_factory, "export")
 
 
 @pytest.fixture(scope="module")
 def channel_run(tmp_path_factory):
     # Channel normalisers and no t/T channel: pt2 export used to fail on the normaliser's
     # data-dependent branch, and the network takes one input channel fewer.
-    from ionfno.training import apply_overrides, load_preset, train
-
-    d = tmp_path_factory.mktemp("export_channel")
-    data = write_synthetic(d / "data.h5", n_points=128)
-    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1", "normalization=channel",
-                                                "time_channel=false", "padding=16"])
-    train(cfg, data, d / "run", device="cpu", progress=False)
-    return d / "run"
+    return _trained(tmp_path_factory, "export_channel",
+                    "normalization=channel", "time_channel=false", "padding=16")
 
 
 @pytest.fixture(scope="module")
 def rollout_run(tmp_path_factory):
     # A chunked rollout (model.chunk): a Python loop over the steps, fixed by the grid.
-    from ionfno.training import apply_overrides, load_preset, train
-
-    d = tmp_path_factory.mktemp("export_rollout")
-    data = write_synthetic(d / "data.h5", n_points=128)
-    cfg = apply_overrides(load_preset("tiny"), ["threads=1", "epochs=1", "input_normalization=channel",
-                                                "chunk=14"])
-    train(cfg, data, d / "run", device="cpu", progress=False)
-    return d / "run"
+    return _trained(tmp_path_factory, "export_rollout", "input_normalization=channel", "chunk=14")
 
 
 def _inputs(sur: Surrogate, batch: int) -> np.ndarray:
