@@ -122,19 +122,11 @@ class Surrogate:
         ionfno.training.CheckpointError
             The file is not an ionfno checkpoint.
         """
-        from .pretrained import WEIGHTS_FILE, find_pretrained, list_pretrained
+        from .pretrained import resolve_source
         from .training import RunDir
         from .training.checkpoint import load_checkpoint
 
-        p = Path(path)
-        if not p.exists() and (named := find_pretrained(str(path))) is not None:
-            p = named / WEIGHTS_FILE
-        if not p.exists():
-            raise FileNotFoundError(
-                f"No run folder, checkpoint or pretrained surrogate {str(p)!r} "
-                f"(pretrained: {list_pretrained()})"
-            )
-        ck_path = RunDir.resolve(p, which)
+        ck_path = RunDir.resolve(resolve_source(path), which)
         sur = cls(load_checkpoint(ck_path, map_location="cpu"), device=device)
         sur.source = Path(ck_path)  # a pretrained card beside it records the trained range
         return sur

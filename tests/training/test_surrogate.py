@@ -298,4 +298,4 @@ def test_init_starts_a_run_from_another_runs_weights(run_dir, synthetic_h5, tmp_
     assert main([*base, "--set", "hidden_channels=16", "--init", str(run_dir), "--out", str(tmp_path / "bad")]) == 2
     assert "its model does not fit this config" in capsys.readouterr().err and not (tmp_path / "bad").exists()
     assert main([*base, "--init", str(tmp_path / "nothing"), "--out", str(tmp_path / "none")]) == 2
-    assert "init: no run folder" in capsys.readouterr().err and not (tmp_path / "none").exists()
+    assert "init: No run folder, checkpoint or pretrained surrogate" in capsys.readouterr().err and not (tmp_path / "none").exists()

@@ -38,6 +38,7 @@ __all__ = [
     "search_path",
     "list_pretrained",
     "find_pretrained",
+    "resolve_source",
     "load_card",
     "check_name",
     "pretrained_by_model",
@@ -95,6 +96,24 @@ def find_pretrained(name: str) -> Path | None:
         if _is_surrogate(root / name):
             return root / name
     return None
+
+
+def resolve_source(source: str | os.PathLike) -> Path:
+    """``source`` if it exists (a run folder or a checkpoint), else pretrained ``source``'s weights file.
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither exists (the message lists the installed pretrained names).
+    """
+    p = Path(source)
+    if not p.exists() and (named := find_pretrained(str(source))) is not None:
+        p = named / WEIGHTS_FILE
+    if not p.exists():
+        raise FileNotFoundError(
+            f"No run folder, checkpoint or pretrained surrogate {str(p)!r} (pretrained: {list_pretrained()})"
+        )
+    return p
 
 
 def load_card(name: str) -> dict[str, Any]:

@@ -297,21 +297,18 @@ def init_weights(source: str | os.PathLike) -> dict[str, Any]:
     FileNotFoundError
         Nothing of that name (the message lists the pretrained names).
     """
-    from ..pretrained import WEIGHTS_FILE, find_pretrained, list_pretrained
+    from ..pretrained import resolve_source
     from .checkpoint import load_checkpoint
 
-    p = Path(source)
-    if not p.exists() and (named := find_pretrained(str(source))) is not None:
-        p = named / WEIGHTS_FILE
-    if not p.exists():
-        raise FileNotFoundError(f"init: no run folder, checkpoint or pretrained surrogate {str(source)!r} "
-                                f"(pretrained: {list_pretrained()})")
-    path = RunDir.resolve(p, "last")
+    try:
+        path = RunDir.resolve(resolve_source(source), "last")
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"init: {e}") from None
     ck = load_checkpoint(path, map_location="cpu")
     return {"source": str(path), "epoch": int(ck["epoch"]), "model": ck["model"]}
 
 
-def _start_from(model: torch.nn.Module, init_state: dict[str, Any], out_norm: torch.nn.Module) -> None:
+def _start_from(model: torch.nn.Module, init_state: dict[str, Any]) -> None:
     """Load ``init_state``'s weights into ``model``; ValueError naming the mismatch if they do not fit."""
     try:
         model.load_state_dict(init_state["model"])
@@ -319,7 +316,6 @@ def _start_from(model: torch.nn.Module, init_state: dict[str, Any], out_norm: to
         detail = " ".join(str(e).split())
         raise ValueError(f"init {init_state['source']!r}: its model does not fit this config's "
                          f"(model.* settings and the data's states must match): {detail[:400]}") from None
-    calibrate_model(model, out_norm)  # a rollout's statistics: this run's data
 
 
 def _say(msg: str) -> None:
@@ -344,10 +340,10 @@ def _fit(
     data.to(device)
     torch.manual_seed(tc.seed)  # model initialisation: the same on every rank
     model = build_model(cfg, in_channels=2, out_channels=len(data.state_names))
-    calibrate_model(model, data.output_normalizer)
     if init_state is not None:  # every rank, before DDP compares them (a resumed run overwrites)
-        _start_from(model, init_state, data.output_normalizer)
+        _start_from(model, init_state)
         data.data_info["init"] = {"source": init_state["source"], "epoch": init_state["epoch"]}
+    calibrate_model(model, data.output_normalizer)  # a rollout's statistics: this run's data
     model = model.to(device)
     n_parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
     distributed = dist.is_available() and dist.is_initialized()

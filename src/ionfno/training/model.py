@@ -67,30 +67,29 @@ def build_model(cfg: RunConfig, in_channels: int, out_channels: int) -> torch.nn
     from ..fno import ChunkedRollout, FNO1d
 
     m = cfg.model
-    if m.chunk > 0:
-        # The chunk map sees the current, the states at the chunk's start and the chunk's clock.
-        chunk_map = FNO1d(
-            n_modes=m.n_modes, in_channels=2 + out_channels, out_channels=out_channels,
-            hidden_channels=m.hidden_channels, n_layers=m.n_layers, block=m.block,
-            activation=m.activation, padding=0, lifting_channels=m.lifting_channels,
+
+    def fno(n_in: int) -> torch.nn.Module:
+        return FNO1d(
+            n_modes=m.n_modes,
+            in_channels=n_in,
+            out_channels=out_channels,
+            hidden_channels=m.hidden_channels,
+            n_layers=m.n_layers,
+            block=m.block,
+            activation=m.activation,
+            padding=m.padding,  # 0 with model.chunk (RunConfig checks it)
+            lifting_channels=m.lifting_channels,
             projection_channels=m.projection_channels,
         )
-        return ChunkedRollout(chunk_map, out_channels, m.chunk)
-    if not m.time_channel and in_channels < 2:
+
+    if m.chunk > 0:
+        # The chunk map sees the current, the states at the chunk's start and the chunk's clock.
+        return ChunkedRollout(fno(2 + out_channels), out_channels, m.chunk)
+    if m.time_channel:
+        return fno(in_channels)
+    if in_channels < 2:
         raise ValueError(f"model.time_channel = False drops the grid channel; the input has {in_channels}")
-    fno = FNO1d(
-        n_modes=m.n_modes,
-        in_channels=in_channels if m.time_channel else in_channels - 1,
-        out_channels=out_channels,
-        hidden_channels=m.hidden_channels,
-        n_layers=m.n_layers,
-        block=m.block,
-        activation=m.activation,
-        padding=m.padding,
-        lifting_channels=m.lifting_channels,
-        projection_channels=m.projection_channels,
-    )
-    return fno if m.time_channel else CurrentOnly(fno)
+    return CurrentOnly(fno(in_channels - 1))
 
 
 def calibrate_model(model: torch.nn.Module, out_norm: torch.nn.Module) -> None:
