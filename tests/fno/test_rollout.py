@@ -58,10 +58,26 @@ def test_causal_at_the_chunk_scale():
         assert (y[:, :, cut + 1:] - y2[:, :, cut + 1:]).abs().max() > 1e-4
 
 
-def test_every_parameter_gets_a_gradient():
+def _assert_no_unused_parameters(m):
+    # Rounding noise is not a gradient: every trainable parameter's must be within 1e-4 of the
+    # largest (the output bias, which cancels in f - f(0), had about 1e-8 of it before it was frozen).
+    grads = {k: p.grad.abs().max().item() for k, p in m.named_parameters() if p.requires_grad}
+    top = max(grads.values())
+    assert all(g > 1e-4 * top for g in grads.values()), {k: g / top for k, g in grads.items()}
+    frozen = [k for k, p in m.named_parameters() if not p.requires_grad]
+    assert frozen == ["chunk_map.projection.fc2.bias"]
+
+
+def test_every_parameter_gets_a_gradient_and_the_cancelled_bias_is_frozen():
     m = _calibrated()
-    m(torch.randn(2, 2, N)).pow(2).mean().backward()
-    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+    x = torch.randn(2, 2, N)
+    m(x).pow(2).mean().backward()
+    _assert_no_unused_parameters(m)
+    # Why it is frozen: it cannot change the output.
+    with torch.no_grad():
+        z = m(x)
+        m.chunk_map.projection.fc2.bias += 3.0
+        assert torch.allclose(m(x), z, atol=1e-5)
 
 
 def test_calibration_channel_statistics_match_the_data():
@@ -101,3 +117,49 @@ def test_state_dict_round_trip_into_an_uncalibrated_model():
 def test_chunk_must_be_positive():
     with pytest.raises(ValueError, match="chunk must be >= 1"):
         ChunkedRollout(torch.nn.Identity(), S, 0)
+
+
+def test_teacher_forced_on_its_own_rollout_is_the_rollout():
+    # Started from the rollout's own states at the rollout's chunk starts (offset 0), the
+    # batched teacher-forced pass must give the rollout back: same chunks, same inputs.
+    m = _calibrated()
+    x = torch.randn(3, 2, N)
+    with torch.no_grad():
+        z = m(x)
+        assert torch.allclose(m(x, teacher=z, offset=0), z, atol=1e-5)
+        # Another chunk grid starts the chunk map from other points: not the rollout any more.
+        assert (m(x, teacher=z, offset=3) - z).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("offset", [0, 1, 5, CHUNK - 1, CHUNK + 2])
+def test_teacher_forced_chunks_start_from_the_truth(offset):
+    m = _calibrated()
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 2, N, generator=g)
+    y_true = torch.randn(2, S, N, generator=g)
+    y = m.teacher_forced(x, y_true, offset)
+    assert y.shape == (2, S, N)
+    assert torch.equal(y[:, :, 0], y_true[:, :, 0])
+    first = offset % CHUNK or CHUNK
+    starts = [0, *range(first, N - 1, CHUNK)]
+    ends = [*starts[1:], N - 1]
+    for s, e in zip(starts, ends, strict=True):
+        # Each chunk is one step from the true state at its start, over its own current.
+        cur = x[:, 0, s:s + CHUNK + 1]
+        if cur.shape[1] < CHUNK + 1:
+            cur = torch.cat([cur, cur[:, -1:].expand(2, CHUNK + 1 - cur.shape[1])], dim=1)
+        want = m.step(cur, y_true[:, :, s])
+        assert torch.allclose(y[:, :, s + 1:e + 1], want[:, :, 1:e - s + 1], atol=1e-5)
+    # A point depends on the truth only through its chunk's start.
+    j = starts[1] + 1
+    y2 = y_true.clone()
+    y2[:, :, j] += 10.0
+    assert torch.equal(m.teacher_forced(x, y2, offset), y)
+
+
+def test_teacher_forced_trains_every_parameter():
+    m = _calibrated()
+    x = torch.randn(2, 2, N)
+    target = torch.randn(2, S, N)
+    ((m(x, teacher=target, offset=2) - target) ** 2).mean().backward()
+    _assert_no_unused_parameters(m)

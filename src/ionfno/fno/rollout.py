@@ -24,6 +24,7 @@ window), so it learns to correct its own drift.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -63,6 +64,14 @@ class ChunkedRollout(nn.Module):
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1 grid interval, got {chunk}")
         self.chunk_map = chunk_map
+        # A constant added to every point of f cancels in f - f(0): the chunk map's output bias
+        # (FNO1d's projection.fc2.bias) would be an unused parameter, its rounding-noise gradient
+        # blown up to full steps by Adam. Frozen at zero instead (kept in the state dict).
+        bias = getattr(getattr(getattr(chunk_map, "projection", None), "fc2", None), "bias", None)
+        if isinstance(bias, nn.Parameter):
+            with torch.no_grad():
+                bias.zero_()
+            bias.requires_grad_(False)
         self.n_states = int(n_states)
         self.chunk = int(chunk)
         self.register_buffer("tau", torch.linspace(0.0, 1.0, self.chunk + 1))
@@ -151,10 +160,72 @@ class ChunkedRollout(nn.Module):
             y = states[:, :, -1]
         return torch.cat(pieces, dim=2)[:, :, :n]
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``(B, C, N)`` normalised input -> ``(B, S, N)`` in the output normaliser's space."""
-        y = self.trajectory(x)
-        if y.shape[-1] != self.out_mean.shape[-1]:
-            raise ValueError(f"this model was calibrated on {self.out_mean.shape[-1]} time points, "
-                             f"got {y.shape[-1]}")
+    def teacher_forced(self, x: Tensor, y_true: Tensor, offset: int = 0) -> Tensor:
+        """Every chunk started from the true state: ``(B, C, N), (B, S, N) -> (B, S, N)`` physical.
+
+        The chunks start at ``0`` and at ``offset + k chunk`` (``offset`` taken modulo the chunk
+        length; the first chunk is cut short when ``offset > 0``), each from ``y_true`` at its
+        start, all in one batched call of the chunk map. Point ``j > 0`` comes from the chunk
+        that ends at or after it, point ``0`` is ``y_true[..., 0]``: so every chunk's end state
+        (which the rollout hands on) is trained, and a chunk's exact first point is not.
+
+        Parameters
+        ----------
+        x : Tensor, shape (B, C, N)
+            Normalised input (``x[:, 0]`` the current).
+        y_true : Tensor, shape (B, S, N)
+            True states, physical units.
+        offset : int
+            Start of the second chunk [grid intervals]; a random offset per batch shows the
+            chunk map every start time (it is time-invariant, so the chunk grid is arbitrary).
+        """
+        current = x[:, 0]
+        b, n = current.shape
+        k = self.chunk
+        starts, index = _teacher_layout(n, k, int(offset) % k, current.device)
+        last = starts[-1] + k + 1
+        if last > n:  # hold the last current value past the window, as the rollout does
+            current = torch.cat([current, current[:, -1:].expand(b, last - n)], dim=1)
+        windows = current.unfold(1, k + 1, 1)[:, starts]  # (B, n_chunks, k + 1)
+        y_start = y_true[:, :, starts].transpose(1, 2)  # (B, n_chunks, S)
+        m = starts.numel()
+        states = self.step(windows.reshape(b * m, k + 1), y_start.reshape(b * m, self.n_states))
+        states = states.reshape(b, m, self.n_states, k + 1).transpose(1, 2)
+        states = states.reshape(b, self.n_states, m * (k + 1))
+        return states[:, :, index]
+
+    def forward(self, x: Tensor, teacher: Tensor | None = None, offset: int = 0) -> Tensor:
+        """``(B, C, N)`` normalised input -> ``(B, S, N)`` in the output normaliser's space.
+
+        With ``teacher`` (the normalised targets, ``(B, S, N)``) the chunks start from the true
+        states (:meth:`teacher_forced`) instead of the rollout's own: the training loop's
+        teacher-forced epochs (``train.teacher_forcing_epochs``).
+        """
+        if self.y0.numel() == 0:
+            raise RuntimeError("ChunkedRollout has no statistics: calibrate it or load a state dict")
+        n = x.shape[-1]
+        if n != self.out_mean.shape[-1]:
+            raise ValueError(f"this model was calibrated on {self.out_mean.shape[-1]} time points, got {n}")
+        if teacher is None:
+            y = self.trajectory(x)
+        else:
+            y = self.teacher_forced(x, teacher * self.out_scale + self.out_mean, offset)
         return (y - self.out_mean) / self.out_scale
+
+
+def _teacher_layout(n: int, chunk: int, offset: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Chunk starts ``(n_chunks,)`` and, per window point, its index ``(N,)`` into the chunks'
+    concatenated points (chunk ``c``'s local point ``i`` at ``c (chunk + 1) + i``)."""
+    starts, index = _layout(n, chunk, offset)
+    return starts.to(device), index.to(device)
+
+
+@functools.lru_cache(maxsize=1024)
+def _layout(n: int, chunk: int, offset: int) -> tuple[Tensor, Tensor]:
+    first = offset if offset > 0 else chunk
+    starts = [0] + list(range(first, n - 1, chunk))
+    ends = starts[1:] + [n - 1]
+    index = [0]
+    for c, (s, e) in enumerate(zip(starts, ends, strict=True)):
+        index.extend(c * (chunk + 1) + j - s for j in range(s + 1, e + 1))
+    return torch.tensor(starts, dtype=torch.long), torch.tensor(index, dtype=torch.long)

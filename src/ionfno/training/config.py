@@ -203,14 +203,21 @@ class TrainConfig:
     # test always use the full grid. 0 = off.
     coarse_epochs: int = 0
     coarse_factor: int = 2
+    # Teacher forcing (model.chunk > 0 only): the first `teacher_forcing_epochs` epochs train the
+    # chunk map with every chunk started from the true state (all chunks of a window in one
+    # batched call, the chunk grid shifted by a random offset per batch), the rest end to end
+    # through the rollout. A teacher-forced epoch needs no sequential chunk calls, so it costs
+    # about half an end-to-end one on 2 cores; validation always rolls out. 0 = off.
+    teacher_forcing_epochs: int = 0
     # Wall-clock budget of the epoch loop [s] (None = no budget). Before the first epoch a few
     # real steps (and a validation batch) are timed, and the run is planned to the number of
-    # epochs that fits 90 % of the budget, at most `epochs` (`coarse_epochs` scaled in
-    # proportion); every per-step schedule is sized to that plan, which the checkpoint keeps, so
-    # a resumed run follows the same plan. If the machine slows down, the run stops after the
-    # epoch that would otherwise end past the budget. Data loading and the final test pass come
-    # on top. The plan depends on the machine: to repeat a run exactly, set `epochs` to the
-    # planned count (in metrics.csv and last.pt) and leave this unset.
+    # epochs that fits 90 % of the budget, at most `epochs` (`coarse_epochs` or
+    # `teacher_forcing_epochs` scaled in proportion); every per-step schedule is sized to that
+    # plan, which the checkpoint keeps, so a resumed run follows the same plan. If the machine
+    # slows down, the run stops after the epoch that would otherwise end past the budget. Data
+    # loading and the final test pass come on top. The plan depends on the machine: to repeat a
+    # run exactly, set `epochs` to the planned count (in metrics.csv and last.pt) and leave this
+    # unset.
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
@@ -220,10 +227,11 @@ class TrainConfig:
             "coarse_factor",
         ):
             _check_positive(self, name)
-        if not 0 <= self.coarse_epochs <= self.epochs:
-            raise ValueError(
-                f"train.coarse_epochs must be in [0, train.epochs={self.epochs}], got {self.coarse_epochs}"
-            )
+        for name in ("coarse_epochs", "teacher_forcing_epochs"):
+            if not 0 <= getattr(self, name) <= self.epochs:
+                raise ValueError(
+                    f"train.{name} must be in [0, train.epochs={self.epochs}], got {getattr(self, name)}"
+                )
         for name in ("lr", "gamma", "final_lr_ratio"):
             if not (getattr(self, name) > 0):
                 raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
@@ -253,6 +261,9 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         m, d = self.model, self.data
+        if self.train.teacher_forcing_epochs > 0 and m.chunk == 0:
+            raise ValueError("train.teacher_forcing_epochs > 0 needs a chunked rollout (model.chunk > 0): "
+                             "only a chunk map can start from the true state")
         if m.chunk > 0:
             if d.normalization != "pointwise":
                 raise ValueError(f"model.chunk > 0 needs data.normalization = 'pointwise' (its loss is the "

@@ -98,6 +98,7 @@ class Progress:
 
     planned_epochs: int
     planned_coarse_epochs: int
+    planned_teacher_epochs: int = 0
     epoch: int = 0
     best_val: float = math.inf
     best_epoch: int = 0
@@ -111,6 +112,7 @@ class Progress:
         return cls(
             planned_epochs=int(ck.get("planned_epochs", cfg.train.epochs)),
             planned_coarse_epochs=int(ck.get("planned_coarse_epochs", cfg.train.coarse_epochs)),
+            planned_teacher_epochs=int(ck.get("planned_teacher_epochs", cfg.train.teacher_forcing_epochs)),
             epoch=int(ck["epoch"]),
             best_val=float(ck["best_val"]),
             best_epoch=int(ck["best_epoch"]),
@@ -357,7 +359,8 @@ def _fit(
     state = (
         Progress.from_checkpoint(ck, cfg) if ck is not None else Progress(*_plan(cfg, step, data, loss_fn))
     )
-    planned = replace(tc, epochs=state.planned_epochs, coarse_epochs=state.planned_coarse_epochs)
+    planned = replace(tc, epochs=state.planned_epochs, coarse_epochs=state.planned_coarse_epochs,
+                      teacher_forcing_epochs=state.planned_teacher_epochs)
     scheduler = make_scheduler(tc.scheduler, optimizer, planned, math.ceil(len(data.train) / tc.batch_size))
     per_batch = STEP_PER_BATCH[tc.scheduler]
     if ck is not None:
@@ -369,6 +372,7 @@ def _fit(
             t0, c0 = time.perf_counter(), time.process_time()
             lr = optimizer.param_groups[0]["lr"]
             x, y = data.grid(coarse=state.epoch < planned.coarse_epochs)
+            teacher = state.epoch < planned.teacher_forcing_epochs
             train_loss = step.train_epoch(
                 x,
                 y,
@@ -378,6 +382,7 @@ def _fit(
                 generator=shuffle,
                 batch_scheduler=scheduler if per_batch else None,
                 grad_clip=tc.grad_clip,
+                teacher_forcing=teacher,
             )
             if not per_batch:
                 scheduler.step()
@@ -402,6 +407,8 @@ def _fit(
             row = _row(
                 state.epoch + 1, train_loss, errors, data.state_names, lr, x.shape[-1], t0, c0, run_start
             )
+            if tc.teacher_forcing_epochs:  # the column only in runs that have the phase
+                row["teacher_forced"] = int(teacher)
             improved = state.record(row, errors, tc, planned.epochs)
             step.share(
                 lambda improved=improved: record.epoch(state, improved, model, optimizer, scheduler, shuffle)
@@ -413,27 +420,32 @@ def _fit(
     return step.share(lambda: record.result(state, test_metrics))
 
 
-def _plan(cfg: RunConfig, step: Step, data: Prepared, loss_fn: Any) -> tuple[int, int]:
-    """``(epochs, coarse_epochs)``: the config's, or what fits ``train.time_limit_s`` as timed
-    by every rank together and decided by rank 0."""
+def _plan(cfg: RunConfig, step: Step, data: Prepared, loss_fn: Any) -> tuple[int, int, int]:
+    """``(epochs, coarse_epochs, teacher_forcing_epochs)``: the config's, or what fits
+    ``train.time_limit_s`` as timed by every rank together and decided by rank 0."""
     tc = cfg.train
     if tc.time_limit_s is None:
-        return tc.epochs, tc.coarse_epochs
+        return tc.epochs, tc.coarse_epochs, tc.teacher_forcing_epochs
     probe = dict(cfg=cfg, loss_fn=loss_fn)
     full_s = timing.probe_epoch_seconds(step, *data.grid(coarse=False), data.val.x, data.val.y, **probe)
-    coarse_s = None
+    early_s, early = None, ""
     if data.coarse_x is not None:
-        coarse_s = timing.probe_epoch_seconds(step, *data.grid(coarse=True), data.val.x, data.val.y, **probe)
+        early_s = timing.probe_epoch_seconds(step, *data.grid(coarse=True), data.val.x, data.val.y, **probe)
+        early = "coarse"
+    elif tc.teacher_forcing_epochs:
+        early_s = timing.probe_epoch_seconds(step, *data.grid(coarse=False), data.val.x, data.val.y,
+                                             teacher_forcing=True, **probe)
+        early = "teacher-forced"
 
-    def decide() -> tuple[int, int]:
-        plan = timing.plan_epochs(tc, full_s, coarse_s)
+    def decide() -> tuple[int, int, int]:
+        epochs, n_early = timing.plan_epochs(tc, full_s, early_s)
         _say(
             f"time limit {tc.time_limit_s:.0f} s, an epoch takes about {full_s:.1f} s"
-            + (f" ({coarse_s:.1f} s coarse)" if coarse_s is not None else "")
-            + f" -> planned {plan[0]} of at most {tc.epochs} epochs"
-            + (f" ({plan[1]} coarse)" if tc.coarse_epochs else "")
+            + (f" ({early_s:.1f} s {early})" if early_s is not None else "")
+            + f" -> planned {epochs} of at most {tc.epochs} epochs"
+            + (f" ({n_early} {early})" if timing.early_epochs(tc) else "")
         )
-        return plan
+        return (epochs, n_early, 0) if tc.coarse_epochs else (epochs, 0, n_early)
 
     return step.share(decide)
 
@@ -508,6 +520,7 @@ def _payload(
         "stopped_by_time": state.stopped_by_time,
         "planned_epochs": state.planned_epochs,
         "planned_coarse_epochs": state.planned_coarse_epochs,
+        "planned_teacher_epochs": state.planned_teacher_epochs,
         "history": state.history,
         "rng": {
             "torch": torch.get_rng_state(),

@@ -43,9 +43,10 @@ def train_one_epoch(
     ``SingleProcess(model, device).train_epoch(x, y, **kw)``: keywords ``optimizer``,
     ``loss_fn``, ``batch_size``, ``generator`` (the CPU generator of the shuffling order, whose
     state is checkpointed), and optionally ``batch_scheduler`` (stepped after every optimiser
-    step) and ``grad_clip``. ``x`` of shape ``(n, in_channels, N)`` and ``y`` of shape
-    ``(n, n_states, N)`` are the normalised pairs, on ``device`` or on the CPU (then moved per
-    batch).
+    step), ``grad_clip`` and ``teacher_forcing`` (a :class:`~ionfno.fno.ChunkedRollout` called
+    as ``model(x_b, y_b, offset)`` with a random chunk offset per batch). ``x`` of shape
+    ``(n, in_channels, N)`` and ``y`` of shape ``(n, n_states, N)`` are the normalised pairs, on
+    ``device`` or on the CPU (then moved per batch).
     """
     return SingleProcess(model, device).train_epoch(x, y, **kw)
 
@@ -62,6 +63,7 @@ def _epoch(
     device: torch.device,
     batch_scheduler: Any,
     grad_clip: float | None,
+    teacher_forcing: bool = False,
     rank: int = 0,
     world_size: int = 1,
 ) -> torch.Tensor:
@@ -78,7 +80,11 @@ def _epoch(
             xb = xb.pin_memory().to(device, non_blocking=True)
             yb = yb.pin_memory().to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
+        if teacher_forcing:  # a chunked rollout, its chunks started from the targets
+            offset = int(torch.randint(1 << 30, (), generator=generator))
+            loss = loss_fn(model(xb, yb, offset), yb)
+        else:
+            loss = loss_fn(model(xb), yb)
         if world_size > 1:
             loss = loss * weight
         loss.backward()
@@ -167,6 +173,7 @@ class Step(Protocol):
         generator: torch.Generator,
         batch_scheduler: Any = None,
         grad_clip: float | None = None,
+        teacher_forcing: bool = False,
     ) -> float: ...
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> torch.Tensor: ...
@@ -195,7 +202,7 @@ class SingleProcess:
 
 
 def _with_defaults(kw: dict[str, Any]) -> dict[str, Any]:
-    return {"batch_scheduler": None, "grad_clip": None, **kw}
+    return {"batch_scheduler": None, "grad_clip": None, "teacher_forcing": False, **kw}
 
 
 def _sum_gradients(group, bucket):  # noqa: ANN001, ANN202 (DDP checks the annotations: none or its own)

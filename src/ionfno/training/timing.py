@@ -18,7 +18,7 @@ import torch
 
 from .config import RunConfig, TrainConfig
 
-__all__ = ["PLAN_FILL", "probe_epoch_seconds", "plan_epochs"]
+__all__ = ["PLAN_FILL", "early_epochs", "probe_epoch_seconds", "plan_epochs"]
 
 #: Share of ``train.time_limit_s`` the plan fills. Real epochs ran about 4 % longer than the
 #: probe's estimate on average (HH, hh-quick: probe 10.5 s, epochs 9.3-12.6 s, mean 10.9 s; the
@@ -40,12 +40,14 @@ def probe_epoch_seconds(
     loss_fn: Any,
     steps: int = 12,
     warmup: int = 3,
+    teacher_forcing: bool = False,
 ) -> float:
     """Wall seconds of one epoch on ``x`` plus its share of validation, timed on real steps.
 
     Runs ``warmup`` untimed steps and then ``steps`` optimiser steps of ``step.model`` (through
     the strategy ``step``, :mod:`ionfno.training.steps`) with a zero learning rate, and one
-    validation batch; the weights and the global torch RNG are restored afterwards, so the run
+    validation batch (``teacher_forcing``: teacher-forced steps, :mod:`ionfno.training.steps`;
+    validation always rolls out); the weights and the global torch RNG are restored afterwards, so the run
     that follows is the one it would have been without the probe. Every rank of a
     data-parallel run must call it (the steps are collective); each returns its own timing.
 
@@ -75,7 +77,8 @@ def probe_epoch_seconds(
 
     def run(n: int) -> float:
         t0 = time.perf_counter()
-        step.train_epoch(x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen)
+        step.train_epoch(x[:n], y[:n], optimizer=opt, loss_fn=loss_fn, batch_size=b, generator=gen,
+                         teacher_forcing=teacher_forcing)
         return time.perf_counter() - t0
 
     try:
@@ -100,25 +103,34 @@ def probe_epoch_seconds(
     return math.ceil(n_epoch / b) * t_step + t_val / tc.val_every
 
 
-def plan_epochs(tc: TrainConfig, full_s: float, coarse_s: float | None = None) -> tuple[int, int]:
-    """Epochs (and coarse epochs) that fit :data:`PLAN_FILL` of ``tc.time_limit_s``.
+def early_epochs(tc: TrainConfig) -> int:
+    """Epochs of the run's cheaper first phase: ``coarse_epochs`` or ``teacher_forcing_epochs``
+    (never both: a chunked rollout, the only model that can be teacher-forced, has no coarse grid)."""
+    return tc.coarse_epochs or tc.teacher_forcing_epochs
 
-    The coarse share ``coarse_epochs / epochs`` of the config is kept; the result is at least
-    one epoch and at most ``tc.epochs``. Without a time limit it is the config's own plan.
+
+def plan_epochs(tc: TrainConfig, full_s: float, early_s: float | None = None) -> tuple[int, int]:
+    """Epochs (and early-phase epochs) that fit :data:`PLAN_FILL` of ``tc.time_limit_s``.
+
+    The early phase (coarse-grid or teacher-forced epochs, :func:`early_epochs`) keeps its share
+    of the config's epochs; the result is at least one epoch and at most ``tc.epochs``. Without a
+    time limit it is the config's own plan.
 
     Parameters
     ----------
     tc : TrainConfig
-    full_s, coarse_s : float
-        Seconds of one full-grid and one coarse-grid epoch (:func:`probe_epoch_seconds`).
+    full_s, early_s : float
+        Seconds of one full epoch and of one early-phase epoch (:func:`probe_epoch_seconds`);
+        ``early_s`` None: the same as ``full_s``.
 
     Returns
     -------
-    (epochs, coarse_epochs) : tuple of int
+    (epochs, early_epochs) : tuple of int
     """
+    early = early_epochs(tc)
     if tc.time_limit_s is None:
-        return tc.epochs, tc.coarse_epochs
-    share = tc.coarse_epochs / tc.epochs
-    per_epoch = (1.0 - share) * full_s + share * (coarse_s if coarse_s is not None else full_s)
+        return tc.epochs, early
+    share = early / tc.epochs
+    per_epoch = (1.0 - share) * full_s + share * (early_s if early_s is not None else full_s)
     epochs = max(1, min(tc.epochs, int(PLAN_FILL * tc.time_limit_s / max(per_epoch, 1e-9))))
     return epochs, min(epochs, round(share * epochs))

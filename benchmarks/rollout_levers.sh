@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Issue 19, two levers on the causal rollout of benchmarks/rollout_general.sh (RESULTS.md,
+# "Random currents: a causal rollout"), each against that script's FHN run (runs/fhn-gen-roll,
+# K = 126, 2700 s) or HH run (runs/hh-gen-roll, 2100 s) at the same recipe and budget:
+#   fhn-k63  the chunk length: K = 63 grid intervals (5 time units) instead of 126;
+#   fhn-tf   teacher forcing (train.teacher_forcing_epochs): the first half of the epochs train
+#            the chunk map from the true states (all chunks of a window in one batched call,
+#            cheaper than the sequential rollout), the second half end to end through it;
+#   hh-tf    the same on HH.
+# Each part trains (an interrupted run resumes, a finished one is left as it is), then scores the run on its own test split per
+# part, on the study's test split, on the held-out benchmark (16 per kind) and on its training
+# split next to its test split (benchmarks/part_errors.py). About 50 minutes a part on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export OMP_NUM_THREADS=1
+COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
+parts=${*:-fhn-k63 fhn-tf hh-tf}
+for p in $parts; do
+    case $p in
+        fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
+                 args="--preset fhn-general-2h --set model.chunk=63 --set train.time_limit_s=2700" ;;
+        fhn-tf) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-tf
+                args="--preset fhn-general-2h --set model.chunk=126 --set train.teacher_forcing_epochs=22 --set train.time_limit_s=2700" ;;
+        hh-tf) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-tf
+               args="--preset hh-general-2h --set model.chunk=126 --set train.teacher_forcing_epochs=52 --set train.time_limit_s=2100" ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf)"; exit 2 ;;
+    esac
+    /usr/bin/time -v ionfno train $data $args $COMMON --out $run
+    OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
+        --reference-samples 0 --ood-per-kind 0
+    OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
+        --reference-samples 0 --ood-per-kind 0
+    OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --out runs/heldout-$(basename $run)
+    python benchmarks/table_per_part.py $run-eval
+    python benchmarks/table_per_part.py $run-eval-study
+    python benchmarks/part_errors.py $run $data --parts noise train s1s2 general
+done
