@@ -68,9 +68,10 @@ def spectral_sweep(n_times=(256, 1260, 5040), modes=(4, 8, 16, 32, 64, 128), cha
 
 
 def model_sweep(
-    n_times=(256, 630, 1260), modes=(8, 12, 16, 24, 32, 48), widths=(32, 64), batch=16, rounds=5, steps=3
+    n_times=(256, 630, 1260), modes=(8, 12, 16, 24, 32, 48), widths=(32, 64), batch=16, rounds=5, steps=3,
+    block="classic",
 ) -> None:
-    """Whole training step of FNO1d (Classic, 4 layers), rfft/irfft vs truncated DFT (CPU time).
+    """Whole training step of FNO1d (4 layers), rfft/irfft vs truncated DFT (CPU time).
 
     The spectral layer alone (``spectral_sweep``) misses the cost the FFT path adds around it
     (complex buffers, zero-filled spectra), so ``spectral="auto"`` is set from this sweep.
@@ -80,7 +81,8 @@ def model_sweep(
 
     from ionfno.fno import FNO1d
 
-    print(f"training step, Classic, 4 layers, lifting/projection 2x width, batch {batch}: ratio fft / dft (> 1: dft faster)")
+    print(f"training step, {block}, 4 layers, lifting/projection 2x width, batch {batch}: "
+          "ratio fft / dft (> 1: dft faster)")
     for width in widths:
         for n_time in n_times:
             for k in modes:
@@ -91,7 +93,7 @@ def model_sweep(
                     torch.manual_seed(0)
                     model = FNO1d(
                         n_modes=k, in_channels=2, out_channels=2, hidden_channels=width, n_layers=4,
-                        block="classic", lifting_channels=2 * width, projection_channels=2 * width,
+                        block=block, lifting_channels=2 * width, projection_channels=2 * width,
                         spectral=impl,
                     )
                     runs[impl] = functools.partial(
@@ -130,6 +132,12 @@ def main() -> None:
         "--model-sweep", action="store_true",
         help="only time whole training steps, fft vs dft, over grids and modes (sets spectral='auto')",
     )
+    parser.add_argument("--sweep-n-times", type=int, nargs="+", default=[256, 630, 1260],
+                        help="--model-sweep grids (e.g. 127 128: a rollout's chunk of 126 or 127 intervals)")
+    parser.add_argument("--sweep-modes", type=int, nargs="+", default=[8, 12, 16, 24, 32, 48])
+    parser.add_argument("--sweep-widths", type=int, nargs="+", default=[32, 64])
+    parser.add_argument("--sweep-block", default="classic", choices=["classic", "zongyi", "residual"])
+    parser.add_argument("--sweep-batch", type=int, default=16)
     args = parser.parse_args()
 
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -140,7 +148,8 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     if args.model_sweep:
-        model_sweep()
+        model_sweep(tuple(args.sweep_n_times), tuple(args.sweep_modes), tuple(args.sweep_widths),
+                    batch=args.sweep_batch, block=args.sweep_block)
         return
     if args.spectral_sweep:
         spectral_sweep()
