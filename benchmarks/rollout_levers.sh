@@ -10,6 +10,8 @@
 #   fhn-tf-cont  fhn-tf continued from its last weights (--init) for 2100 s at a peak learning
 #            rate of 5e-4, end to end: as rollout_general.sh's fhn-cont did for the plain rollout,
 #            so that both come to about the shipped fhn-general's 79 minutes (71-75 min);
+#   hh-tf-cont  hh-tf continued the same way for 1500 s (about 60 min in all; the shipped
+#            hh-general had 106);
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -20,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont fhn-tf-extra}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -29,12 +31,14 @@ for p in $parts; do
                 args="--preset fhn-general-2h --set model.chunk=126 --set train.teacher_forcing_epochs=22 --set train.time_limit_s=2700" ;;
         hh-tf) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-tf
                args="--preset hh-general-2h --set model.chunk=126 --set train.teacher_forcing_epochs=52 --set train.time_limit_s=2100" ;;
+        hh-tf-cont) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-tf-cont
+                args="--preset hh-general-2h --set model.chunk=126 --set train.time_limit_s=1500 --set train.lr=0.0005 --init runs/hh-gen-roll-tf" ;;
         fhn-tf-extra) OMP_NUM_THREADS=2 ionfno heldout tf=runs/fhn-gen-roll-tf tf_cont=runs/fhn-gen-roll-tf-cont \
                 --n-per-kind 64 --restitution-points 0 --checkpoint last --out runs/heldout-fhn-tf-64
             continue ;;
         fhn-tf-cont) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-tf-cont
                 args="--preset fhn-general-2h --set model.chunk=126 --set train.time_limit_s=2100 --set train.lr=0.0005 --init runs/fhn-gen-roll-tf" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, fhn-tf-extra)"; exit 2 ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
