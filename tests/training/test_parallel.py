@@ -73,6 +73,18 @@ def test_two_ranks_train_as_one_process_does(synthetic_h5, tmp_path):
     assert load_checkpoint(tmp_path / "two" / "last.pt")["config"]["train"]["workers"] == 2
 
 
+def test_two_ranks_teacher_force_as_one_process_does(synthetic_h5, tmp_path):
+    # A chunked rollout's teacher-forced epoch passes the targets and a chunk offset through DDP.
+    cfg = tiny("epochs=2", "input_normalization=channel", "chunk=16", "teacher_forcing_epochs=1")
+    one = train(cfg, synthetic_h5, tmp_path / "one", device="cpu", progress=False)
+    two = train(
+        apply_overrides(cfg, ["workers=2"]), synthetic_h5, tmp_path / "two", device="cpu", progress=False
+    )
+    assert [r["teacher_forced"] for r in two.history] == [1, 0]
+    _assert_same_run(two, one)
+    _assert_same_weights(tmp_path / "one", tmp_path / "two")
+
+
 def test_a_run_resumes_with_another_worker_count(synthetic_h5, tmp_path):
     cfg = tiny("epochs=3", "workers=2")
     # The callback raising on rank 0 stops every rank (no rank is left waiting).

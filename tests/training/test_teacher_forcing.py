@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 
 import pytest
 import torch
@@ -90,17 +89,3 @@ def test_the_time_limit_plans_the_teacher_forced_share(synthetic_h5, tmp_path, m
 def test_bad_teacher_forcing_settings_are_refused(overrides, message):
     with pytest.raises(ValueError, match=message):
         tiny(*overrides)
-
-
-@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs 2 CPU cores for 2 workers")
-def test_two_ranks_teacher_force_as_one_process_does(synthetic_h5, tmp_path):
-    cfg = tiny("epochs=2", "teacher_forcing_epochs=1")
-    one = train(cfg, synthetic_h5, tmp_path / "one", device="cpu", progress=False)
-    two = train(apply_overrides(cfg, ["workers=2"]), synthetic_h5, tmp_path / "two", device="cpu",
-                progress=False)
-    for key in ("train_loss", "val_loss"):
-        torch.testing.assert_close(torch.tensor([r[key] for r in two.history]),
-                                   torch.tensor([r[key] for r in one.history]), rtol=1e-4, atol=0)
-    a, b = _weights(tmp_path / "one"), _weights(tmp_path / "two")
-    for k in a:
-        torch.testing.assert_close(b[k], a[k], rtol=1e-3, atol=1e-5, msg=k)
