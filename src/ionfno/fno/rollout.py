@@ -28,7 +28,6 @@ end-to-end run needed 71 for (RESULTS.md, "teacher forcing the rollout").
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -187,7 +186,7 @@ class ChunkedRollout(nn.Module):
         b, n = current.shape
         k = self.chunk
         starts, index = _teacher_layout(n, k, int(offset) % k, current.device)
-        last = starts[-1] + k + 1
+        last = int(starts[-1]) + k + 1
         if last > n:  # hold the last current value past the window, as the rollout does
             current = torch.cat([current, current[:, -1:].expand(b, last - n)], dim=1)
         windows = current.unfold(1, k + 1, 1)[:, starts]  # (B, n_chunks, k + 1)
@@ -219,17 +218,11 @@ class ChunkedRollout(nn.Module):
 
 def _teacher_layout(n: int, chunk: int, offset: int, device: torch.device) -> tuple[Tensor, Tensor]:
     """Chunk starts ``(n_chunks,)`` and, per window point, its index ``(N,)`` into the chunks'
-    concatenated points (chunk ``c``'s local point ``i`` at ``c (chunk + 1) + i``)."""
-    starts, index = _layout(n, chunk, offset)
-    return starts.to(device), index.to(device)
-
-
-@functools.lru_cache(maxsize=1024)
-def _layout(n: int, chunk: int, offset: int) -> tuple[Tensor, Tensor]:
+    concatenated points (chunk ``c``'s local point ``i`` at ``c (chunk + 1) + i``): point ``j > 0``
+    belongs to the chunk ``c`` with ``start_c < j <= start_{c+1}``, point 0 to chunk 0."""
     first = offset if offset > 0 else chunk
-    starts = [0] + list(range(first, n - 1, chunk))
-    ends = starts[1:] + [n - 1]
-    index = [0]
-    for c, (s, e) in enumerate(zip(starts, ends, strict=True)):
-        index.extend(c * (chunk + 1) + j - s for j in range(s + 1, e + 1))
-    return torch.tensor(starts, dtype=torch.long), torch.tensor(index, dtype=torch.long)
+    starts = torch.cat([torch.zeros(1, dtype=torch.long, device=device),
+                        torch.arange(first, max(first, n - 1), chunk, device=device)])
+    j = torch.arange(n, device=device)
+    c = (torch.searchsorted(starts, j) - 1).clamp_min(0)
+    return starts, c * (chunk + 1) + j - starts[c]

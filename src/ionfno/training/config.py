@@ -206,8 +206,9 @@ class TrainConfig:
     # Teacher forcing (model.chunk > 0 only): the first `teacher_forcing_epochs` epochs train the
     # chunk map with every chunk started from the true state (all chunks of a window in one
     # batched call, the chunk grid shifted by a random offset per batch), the rest end to end
-    # through the rollout. A teacher-forced epoch needs no sequential chunk calls, so it costs
-    # about half an end-to-end one on 2 cores; validation always rolls out. 0 = off.
+    # through the rollout. Validation always rolls out. The gain is in what an epoch teaches, not
+    # its cost: a teacher-forced epoch took 1.1x an end-to-end one on FHN, 0.8x on HH (RESULTS.md,
+    # "teacher forcing the rollout"). 0 = off.
     teacher_forcing_epochs: int = 0
     # Wall-clock budget of the epoch loop [s] (None = no budget). Before the first epoch a few
     # real steps (and a validation batch) are timed, and the run is planned to the number of
