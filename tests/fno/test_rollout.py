@@ -114,6 +114,27 @@ def test_state_dict_round_trip_into_an_uncalibrated_model():
         fresh(torch.randn(1, 2, N + 8))
 
 
+def test_weights_load_into_another_chunk_length_and_old_checkpoints_still_load():
+    m = _calibrated(seed=0)
+    sd = m.state_dict()
+    assert "tau" not in sd  # derived from the chunk length, not a weight
+    torch.manual_seed(5)
+    other = ChunkedRollout(FNO1d(n_modes=4, in_channels=2 + S, out_channels=S, hidden_channels=8, n_layers=2,
+                                 lifting_channels=8, projection_channels=8), S, CHUNK + 3)
+    other.load_state_dict(sd)
+    assert other.chunk == CHUNK + 3 and other.tau.shape == (CHUNK + 4,)
+    x = torch.randn(2, 2, N)
+    y, y_other = m(x), other(x)
+    assert torch.equal(y[..., 0], y_other[..., 0])  # same start, same weights
+    assert not torch.allclose(y, y_other)  # the chunk grid differs, so the rollout does
+    # A checkpoint from before tau stopped being saved (with another chunk's tau) loads strictly.
+    old = dict(sd, tau=torch.linspace(0, 1, 27))
+    other.load_state_dict(old)
+    assert torch.equal(other.tau, torch.linspace(0, 1, CHUNK + 4))
+    with pytest.raises(RuntimeError, match="Unexpected"):
+        other.load_state_dict(dict(sd, bogus=torch.zeros(1)))
+
+
 def test_chunk_must_be_positive():
     with pytest.raises(ValueError, match="chunk must be >= 1"):
         ChunkedRollout(torch.nn.Identity(), S, 0)

@@ -77,7 +77,9 @@ class ChunkedRollout(nn.Module):
             bias.requires_grad_(False)
         self.n_states = int(n_states)
         self.chunk = int(chunk)
-        self.register_buffer("tau", torch.linspace(0.0, 1.0, self.chunk + 1))
+        # Derived from `chunk`, so not saved: weights trained with one chunk length load into a
+        # rollout of another (fine-tuning with `--init` at a new model.chunk).
+        self.register_buffer("tau", torch.linspace(0.0, 1.0, self.chunk + 1), persistent=False)
         for name in self._STATS:
             self.register_buffer(name, torch.empty(0))
 
@@ -125,13 +127,18 @@ class ChunkedRollout(nn.Module):
                             ("out_mean", mean), ("out_scale", std + eps)):
             setattr(self, name, value.to(self.tau.device).clone())
 
-    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str,
-                              *args: Any, **kwargs: Any) -> None:
+    def _load_from_state_dict(self, state_dict: dict[str, Any], prefix: str, local_metadata: Any,
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
         for name in self._STATS:
             key = prefix + name
             if key in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[key], device=self.tau.device))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        # Checkpoints written before `tau` stopped being saved still carry it (any length).
+        if prefix + "tau" in unexpected_keys:
+            unexpected_keys.remove(prefix + "tau")
 
     def step(self, current: Tensor, y_start: Tensor) -> Tensor:
         """One chunk: current ``(B, chunk + 1)`` (normalised), state ``(B, S)`` (physical) ->
