@@ -16,6 +16,9 @@
 #            intervals (a 128-point chunk grid: a power of two, 27-38 % cheaper FFTs than 127
 #            points) and a gentler restart (peak 3e-4, 3 % warm-up), end to end; scored like the
 #            others plus the held-out benchmark at 64 per kind (as fhn-tf-extra);
+#   ord-roll  the rollout on ORd (41 states): ord-general-1core's FNO as the chunk map (K = 127,
+#            no padding; 48 modes), 2 ranks of 1 thread, the first half of the epochs teacher-
+#            forced, 2700 s, against the shipped ord-general (72 min, one core, no rollout);
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -26,7 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -44,7 +47,9 @@ for p in $parts; do
                 args="--preset fhn-general-2h --set model.chunk=126 --set train.time_limit_s=2100 --set train.lr=0.0005 --init runs/fhn-gen-roll-tf" ;;
         fhn-k127-cont) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k127-cont
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=5400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/fhn-gen-roll-tf-cont" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont)"; exit 2 ;;
+        ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
+                args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
