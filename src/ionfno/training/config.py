@@ -135,6 +135,8 @@ class ModelConfig:
     # study's) and data.input_normalization = channel (time invariance); n_modes <= (chunk + 1) // 2 + 1;
     # time_channel is ignored (each chunk has its own clock). On FHN it closed the random currents'
     # generalisation gap (train 23 % / test 31 % against the one-call FNO's 9 / 47 %; RESULTS.md).
+    # A chunk + 1 that is a power of two keeps the FFTs fast (127 points cost 27-38 % more than
+    # 128); weights carry over between chunk lengths (`ionfno train --init`).
     chunk: int = 0
 
     def __post_init__(self) -> None:
