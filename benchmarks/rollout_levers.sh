@@ -16,6 +16,8 @@
 #            intervals (a 128-point chunk grid: a power of two, 27-38 % cheaper FFTs than 127
 #            points) and a gentler restart (peak 3e-4, 3 % warm-up), end to end; scored like the
 #            others plus the held-out benchmark at 64 per kind (as fhn-tf-extra);
+#   fhn-k127-cont2  fhn-k127-cont continued once more the same way (5400 s, K = 127) at a peak lr
+#            of 2e-4: does the random-current error keep falling with the fit?
 #   ord-roll  the rollout on ORd (41 states): ord-general-1core's FNO as the chunk map (K = 127,
 #            no padding; 48 modes), 2 ranks of 1 thread, the first half of the epochs teacher-
 #            forced, 2700 s, against the shipped ord-general (72 min, one core, no rollout);
@@ -29,7 +31,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -47,16 +49,18 @@ for p in $parts; do
                 args="--preset fhn-general-2h --set model.chunk=126 --set train.time_limit_s=2100 --set train.lr=0.0005 --init runs/fhn-gen-roll-tf" ;;
         fhn-k127-cont) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k127-cont
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=5400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/fhn-gen-roll-tf-cont" ;;
+        fhn-k127-cont2) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k127-cont2
+                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=5400 --set train.lr=0.0002 --set train.warmup_fraction=0.03 --init runs/fhn-gen-roll-k127-cont" ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll)"; exit 2 ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
-    if [ "$p" = fhn-k127-cont ]; then n_kind=64; else n_kind=16; fi
+    if [ "${p%2}" = fhn-k127-cont ]; then n_kind=64; else n_kind=16; fi
     OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --n-per-kind $n_kind \
         --out runs/heldout-$(basename $run)
     python benchmarks/table_per_part.py $run-eval
