@@ -44,9 +44,10 @@ def main() -> None:
     for k in args.chunks:
         if k < 1:
             raise SystemExit(f"chunk lengths must be >= 1, got {k}")
-        model.chunk = k
-        model.tau = torch.linspace(0.0, 1.0, k + 1)
-        err = evaluate(model, data.val.x, data.val.y, batch_size=128, device=torch.device("cpu"))
+        # The same chunk map and statistics stepping at K (weights load across chunk lengths).
+        at_k = ChunkedRollout(model.chunk_map, model.n_states, k)
+        at_k.load_state_dict(model.state_dict())
+        err = evaluate(at_k, data.val.x, data.val.y, batch_size=128, device=torch.device("cpu"))
         print(f"K = {k:4d}: validation {100 * float(err.mean()):.2f} %", flush=True)
 
 

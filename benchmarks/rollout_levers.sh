@@ -60,7 +60,7 @@ for p in $parts; do
         --reference-samples 0 --ood-per-kind 0
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
-    if [ "${p%2}" = fhn-k127-cont ]; then n_kind=64; else n_kind=16; fi
+    case $p in fhn-k127-cont*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
     OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --n-per-kind $n_kind \
         --out runs/heldout-$(basename $run)
     python benchmarks/table_per_part.py $run-eval

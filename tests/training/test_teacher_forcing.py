@@ -94,10 +94,12 @@ def test_bad_teacher_forcing_settings_are_refused(overrides, message):
 def test_a_rollout_fine_tunes_at_another_chunk_length(synthetic_h5, tmp_path):
     # --init into model.chunk = 14 from a run at 16: the chunk map's weights carry over (tau, the
     # chunk clock, is derived from the chunk length and not saved), and the run trains from them.
-    train(tiny("epochs=1"), synthetic_h5, tmp_path / "k16", device="cpu", progress=False)
+    before = train(tiny("epochs=1"), synthetic_h5, tmp_path / "k16", device="cpu", progress=False)
     start = _weights(tmp_path / "k16")
     assert "tau" not in start
     res = train(tiny("epochs=1", "chunk=14", "lr=1e-9"), synthetic_h5, tmp_path / "k14", device="cpu",
                 progress=False, init=tmp_path / "k16")
     assert all(torch.allclose(_weights(tmp_path / "k14")[k], start[k], atol=1e-6) for k in start)
-    assert res.history[0]["val_loss"] > 0
+    # It validated by stepping at 14, not 16: the same weights roll out to another error.
+    assert load_checkpoint(tmp_path / "k14" / "last.pt")["config"]["model"]["chunk"] == 14
+    assert abs(res.history[0]["val_loss"] - before.history[0]["val_loss"]) > 1e-6
