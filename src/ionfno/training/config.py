@@ -222,9 +222,18 @@ class TrainConfig:
     # run exactly, set `epochs` to the planned count (in metrics.csv and last.pt) and leave this
     # unset.
     time_limit_s: float | None = None
+    # Draw the samples of a mixture part this many times as often as the others (a dataset's
+    # `part` labels; parts not named keep weight 1; 0 leaves a part out of training). An epoch
+    # is still one draw per training sample, with replacement, from the seeded shuffling
+    # generator (resumable). On the command line `--set train.part_weights=t0=3,general=2`;
+    # empty: every sample once per epoch, as the study. In-memory training splits only.
+    part_weights: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_literals(self)
+        for part, w in self.part_weights.items():
+            if not (w >= 0 and math.isfinite(w)):
+                raise ValueError(f"train.part_weights[{part!r}] must be a finite number >= 0, got {w}")
         for name in (
             "epochs", "batch_size", "step_size", "threads", "workers", "checkpoint_every", "val_every", "eval_batch_size",
             "coarse_factor",
@@ -302,7 +311,8 @@ def _check_literals(obj: Any) -> None:
 
 
 def _check_type(key: str, tp: Any, value: Any) -> None:
-    """Raise ValueError if ``value`` does not fit ``tp`` (Literal, int, float, bool, str, Optional)."""
+    """Raise ValueError if ``value`` does not fit ``tp`` (Literal, int, float, bool, str, Optional,
+    ``dict[str, float]``)."""
     origin = get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         args = get_args(tp)
@@ -322,6 +332,13 @@ def _check_type(key: str, tp: Any, value: Any) -> None:
         choices = get_args(tp)
         if value not in choices:
             raise ValueError(f"{key} = {value!r} is not a valid choice; expected one of {list(choices)}")
+        return
+    if origin is dict:  # dict[str, float]: part name -> weight
+        if not isinstance(value, dict):
+            raise ValueError(f"{key} must be a mapping of names to numbers, got {value!r}")
+        for k, v in value.items():
+            if not isinstance(k, str) or isinstance(v, bool) or not isinstance(v, int | float):
+                raise ValueError(f"{key} must map names to numbers, got {k!r}: {v!r}")
         return
     if tp is bool:
         if not isinstance(value, bool):
@@ -398,6 +415,8 @@ def _coerce_json(tp: Any, v: Any) -> Any:
     )
     if accepts_float and isinstance(v, int) and not isinstance(v, bool):
         return float(v)
+    if get_origin(tp) is dict and isinstance(v, dict):
+        return {k: _coerce_json(get_args(tp)[1], x) for k, x in v.items()}
     return v
 
 
@@ -486,6 +505,17 @@ def _parse_value(key: str, tp: Any, text: str) -> Any:
         if text not in choices:
             raise ValueError(f"{key} = {text!r} is not a valid choice; expected one of {list(choices)}")
         return text
+    if origin is dict:  # "name=value,name=value" ("" or "none": empty)
+        text = text.strip()
+        if text.lower() in ("", "none", "{}"):
+            return {}
+        out = {}
+        for item in text.split(","):
+            name, sep, value = item.partition("=")
+            if not sep or not name.strip():
+                raise ValueError(f"{key} must look like name=number,name=number; got {text!r}")
+            out[name.strip()] = _parse_value(f"{key}[{name.strip()!r}]", get_args(tp)[1], value)
+        return out
     if tp is bool:
         t = text.strip().lower()
         if t in ("true", "1", "yes", "on"):

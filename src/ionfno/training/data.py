@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +22,7 @@ from ..data.dataset import OperatorDataset, SplitData, read_split_tensors
 from .config import RunConfig
 from .model import fit_normalizers
 
-__all__ = ["Prepared", "prepare", "check_grid"]
+__all__ = ["Prepared", "prepare", "check_grid", "part_sampling_weights"]
 
 
 @dataclass
@@ -43,6 +43,10 @@ class Prepared:
         Fitted on the training split.
     data_info : dict
         The checkpoint's ``data_info`` (model, state names and units, grid, source file).
+    sample_weights : Tensor or None
+        Shape ``(n_train,)``: each training sample's relative draw weight
+        (``train.part_weights``, :func:`part_sampling_weights`); None draws every sample once
+        per epoch.
     """
 
     train: Any  # OperatorDataset or StreamedSplit
@@ -53,6 +57,7 @@ class Prepared:
     input_normalizer: torch.nn.Module
     output_normalizer: torch.nn.Module
     data_info: dict[str, Any]
+    sample_weights: torch.Tensor | None = None
 
     @property
     def state_names(self) -> list[str]:
@@ -217,7 +222,35 @@ def prepare(cfg: RunConfig, data_path: str | os.PathLike) -> Prepared:
         k = cfg.train.coarse_factor
         coarse_x = train_ds.x[..., ::k].contiguous()  # (n, 2, ceil(N / k))
         coarse_y = train_ds.y[..., ::k].contiguous()  # (n, S, ceil(N / k))
-    return Prepared(train_ds, val_ds, test_ds, coarse_x, coarse_y, in_norm, out_norm, data_info)
+    weights = part_sampling_weights(train_ds.part, cfg.train.part_weights) if cfg.train.part_weights else None
+    return Prepared(train_ds, val_ds, test_ds, coarse_x, coarse_y, in_norm, out_norm, data_info, weights)
+
+
+def part_sampling_weights(parts: list[str], weights: Mapping[str, float]) -> torch.Tensor:
+    """Each training sample's draw weight, shape ``(n,)``: ``weights[part]``, 1 for parts not named.
+
+    With these as the probabilities of an epoch's ``n`` draws (with replacement), a sample of
+    part ``p`` is drawn ``weights[p]`` times as often as a sample of an unnamed part; a part's
+    share of the epoch becomes ``w_p n_p / sum_q w_q n_q``.
+
+    Raises
+    ------
+    ValueError
+        A named part that the training split does not have (the message lists its parts), or
+        weights that leave no sample to draw.
+    """
+    present = sorted(set(parts))
+    unknown = sorted(set(weights) - set(present))
+    if unknown:
+        raise ValueError(
+            f"train.part_weights names part(s) {unknown} that the training split lacks; its parts: {present}"
+        )
+    w = torch.tensor([float(weights.get(p, 1.0)) for p in parts], dtype=torch.float64)
+    if not bool((w > 0).any()):
+        raise ValueError(
+            f"train.part_weights {dict(weights)} leave no training sample to draw (parts: {present})"
+        )
+    return w
 
 
 def _prepare_streamed(cfg: RunConfig, path: Path, info: dict[str, Any]) -> Prepared:
@@ -227,6 +260,11 @@ def _prepare_streamed(cfg: RunConfig, path: Path, info: dict[str, Any]) -> Prepa
         raise ValueError(
             "a streamed training split (data.loading) has no coarse-grid copy for the curriculum: "
             "set train.coarse_epochs=0, or data.loading=memory"
+        )
+    if cfg.train.part_weights:
+        raise ValueError(
+            "a streamed training split (data.loading) is read in file order blocks and cannot be drawn "
+            "by part: leave train.part_weights empty, or set data.loading=memory"
         )
     d = cfg.data
     rows = _usable_rows(path, "train", d.n_train, d.only_ok)

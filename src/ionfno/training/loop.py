@@ -383,6 +383,7 @@ def _fit(
                 batch_scheduler=scheduler if per_batch else None,
                 grad_clip=tc.grad_clip,
                 teacher_forcing=teacher,
+                sample_weights=data.sample_weights,
             )
             if not per_batch:
                 scheduler.step()

@@ -44,7 +44,9 @@ def train_one_epoch(
     ``loss_fn``, ``batch_size``, ``generator`` (the CPU generator of the shuffling order, whose
     state is checkpointed), and optionally ``batch_scheduler`` (stepped after every optimiser
     step), ``grad_clip`` and ``teacher_forcing`` (a :class:`~ionfno.fno.ChunkedRollout` called
-    as ``model(x_b, y_b, offset)`` with a random chunk offset per batch). ``x`` of shape
+    as ``model(x_b, y_b, offset)`` with a random chunk offset per batch) and ``sample_weights``
+    (shape ``(n,)``: the epoch's ``n`` samples drawn with replacement in proportion to them instead
+    of a permutation; ``train.part_weights``). ``x`` of shape
     ``(n, in_channels, N)`` and ``y`` of shape ``(n, n_states, N)`` are the normalised pairs, on
     ``device`` or on the CPU (then moved per batch).
     """
@@ -64,6 +66,7 @@ def _epoch(
     batch_scheduler: Any,
     grad_clip: float | None,
     teacher_forcing: bool = False,
+    sample_weights: torch.Tensor | None = None,
     rank: int = 0,
     world_size: int = 1,
 ) -> torch.Tensor:
@@ -75,7 +78,7 @@ def _epoch(
     # (torch's caching host allocator) so that the copy is asynchronous.
     stream_in = device.type == "cuda" and x.device.type == "cpu"
     total = torch.zeros((), dtype=torch.float64, device=device)
-    for xb, yb, weight in _shares(x, y, batch_size, generator, rank, world_size):
+    for xb, yb, weight in _shares(x, y, batch_size, generator, rank, world_size, sample_weights):
         if stream_in:
             xb = xb.pin_memory().to(device, non_blocking=True)
             yb = yb.pin_memory().to(device, non_blocking=True)
@@ -98,15 +101,25 @@ def _epoch(
 
 
 def _shares(
-    x: Any, y: torch.Tensor | None, batch_size: int, generator: torch.Generator, rank: int, world_size: int
+    x: Any,
+    y: torch.Tensor | None,
+    batch_size: int,
+    generator: torch.Generator,
+    rank: int,
+    world_size: int,
+    sample_weights: torch.Tensor | None = None,
 ) -> Any:
     """This rank's share ``(x_b, y_b, weight)`` of every batch of an epoch, in the shuffled order.
 
     ``x, y`` are the in-memory tensors, or ``x`` a streamed split (``batches()``) and ``y`` None.
     ``weight`` is the share's fraction of its batch; a rank without samples in a short last
-    batch still joins the gradient sum, with one sample at weight zero.
+    batch still joins the gradient sum, with one sample at weight zero. ``sample_weights``
+    (shape ``(n,)``, in-memory tensors only) replaces the permutation by ``n`` draws with
+    replacement in proportion to them.
     """
     if hasattr(x, "batches"):
+        if sample_weights is not None:
+            raise ValueError("a streamed training split cannot be drawn with sample weights")
         for bx, by in x.batches(batch_size, generator):
             rows = torch.arange(bx.shape[0])
             idx = torch.tensor_split(rows, world_size)[rank] if world_size > 1 else rows
@@ -114,7 +127,10 @@ def _shares(
             idx = idx if idx.numel() else rows[:1]
             yield bx[idx], by[idx], weight
         return
-    order = torch.randperm(x.shape[0], generator=generator)  # the same on every rank
+    if sample_weights is None:
+        order = torch.randperm(x.shape[0], generator=generator)  # the same on every rank
+    else:  # the same draws on every rank, too
+        order = torch.multinomial(sample_weights, x.shape[0], replacement=True, generator=generator)
     for start in range(0, x.shape[0], batch_size):
         batch = order[start : start + batch_size]
         idx = torch.tensor_split(batch, world_size)[rank] if world_size > 1 else batch
@@ -174,6 +190,7 @@ class Step(Protocol):
         batch_scheduler: Any = None,
         grad_clip: float | None = None,
         teacher_forcing: bool = False,
+        sample_weights: torch.Tensor | None = None,
     ) -> float: ...
 
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, *, batch_size: int) -> torch.Tensor: ...
@@ -202,7 +219,8 @@ class SingleProcess:
 
 
 def _with_defaults(kw: dict[str, Any]) -> dict[str, Any]:
-    return {"batch_scheduler": None, "grad_clip": None, "teacher_forcing": False, **kw}
+    defaults = {"batch_scheduler": None, "grad_clip": None, "teacher_forcing": False, "sample_weights": None}
+    return {**defaults, **kw}
 
 
 def _sum_gradients(group, bucket):  # noqa: ANN001, ANN202 (DDP checks the annotations: none or its own)
