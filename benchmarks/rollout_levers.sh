@@ -21,6 +21,11 @@
 #   ord-roll  the rollout on ORd (41 states): ord-general-1core's FNO as the chunk map (K = 127,
 #            no padding; 48 modes), 2 ranks of 1 thread, the first half of the epochs teacher-
 #            forced, 2700 s, against the shipped ord-general (72 min, one core, no rollout);
+#   hh-k127-cont  hh-tf-cont continued end to end at K = 127, peak 3e-4, 3 % warm-up, for 2400 s (the
+#            FHN lesson of fhn-k127-cont, on HH: about 94 minutes in all against hh-general's 106);
+#   fhn-weighted  fhn-k127-cont2 continued for 2700 s at peak 1e-4 with the study's parts (t0, general,
+#            nap, t_fin) drawn 3x as often as the new kinds (train.part_weights): does weighting
+#            close the gap on the study's test split without losing the new kinds?
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -31,7 +36,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2 hh-k127-cont fhn-weighted}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -51,16 +56,20 @@ for p in $parts; do
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=5400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/fhn-gen-roll-tf-cont" ;;
         fhn-k127-cont2) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k127-cont2
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=5400 --set train.lr=0.0002 --set train.warmup_fraction=0.03 --init runs/fhn-gen-roll-k127-cont" ;;
+        hh-k127-cont) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-k127-cont
+                args="--preset hh-general-2h --set model.chunk=127 --set train.time_limit_s=2400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/hh-gen-roll-tf-cont" ;;
+        fhn-weighted) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-weighted
+                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=2700 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,t_fin=3 --init runs/fhn-gen-roll-k127-cont2" ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2)"; exit 2 ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
-    case $p in fhn-k127-cont*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
+    case $p in fhn-k127-cont* | fhn-weighted) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
     OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --n-per-kind $n_kind \
         --out runs/heldout-$(basename $run)
     python benchmarks/table_per_part.py $run-eval
