@@ -512,9 +512,10 @@ def _parse_value(key: str, tp: Any, text: str) -> Any:
         out = {}
         for item in text.split(","):
             name, sep, value = item.partition("=")
-            if not sep or not name.strip():
+            name = name.strip()
+            if not sep or not name:
                 raise ValueError(f"{key} must look like name=number,name=number; got {text!r}")
-            out[name.strip()] = _parse_value(f"{key}[{name.strip()!r}]", get_args(tp)[1], value)
+            out[name] = _parse_value(f"{key}[{name!r}]", get_args(tp)[1], value)
         return out
     if tp is bool:
         t = text.strip().lower()
