@@ -12,7 +12,7 @@
 #            so that both come to about the shipped fhn-general's 79 minutes (71-75 min);
 #   hh-tf-cont  hh-tf continued the same way for 1500 s (about 60 min in all; the shipped
 #            hh-general had 106);
-#   fhn-k127-cont  fhn-tf-cont (the shipped fhn-causal) continued for 5400 s more with K = 127 grid
+#   fhn-k127-cont  fhn-tf-cont (the first shipped fhn-causal) continued for 5400 s more with K = 127 grid
 #            intervals (a 128-point chunk grid: a power of two, 27-38 % cheaper FFTs than 127
 #            points) and a gentler restart (peak 3e-4, 3 % warm-up), end to end; scored like the
 #            others plus the held-out benchmark at 64 per kind (as fhn-tf-extra);
@@ -25,7 +25,9 @@
 #            FHN lesson of fhn-k127-cont, on HH: about 94 minutes in all against hh-general's 106);
 #   fhn-weighted  fhn-k127-cont2 continued for 2700 s at peak 1e-4 with the study's parts (t0, general,
 #            nap, t_fin) drawn 3x as often as the new kinds (train.part_weights): does weighting
-#            close the gap on the study's test split without losing the new kinds?
+#            close the gap on the study's test split without losing the new kinds? It starts from
+#            the pretrained fhn-causal (fhn-k127-cont2's last weights, stored as float16), so it
+#            runs on a fresh clone without the earlier parts' run folders.
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -59,7 +61,7 @@ for p in $parts; do
         hh-k127-cont) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-k127-cont
                 args="--preset hh-general-2h --set model.chunk=127 --set train.time_limit_s=2400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/hh-gen-roll-tf-cont" ;;
         fhn-weighted) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-weighted
-                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=2700 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,t_fin=3 --init runs/fhn-gen-roll-k127-cont2" ;;
+                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=2700 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,t_fin=3 --init fhn-causal" ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
         *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted)"; exit 2 ;;

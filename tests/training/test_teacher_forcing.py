@@ -69,7 +69,8 @@ def test_the_time_limit_plans_the_teacher_forced_share(synthetic_h5, tmp_path, m
         return 5.0 if teacher_forcing else 15.0
 
     monkeypatch.setattr(timing, "probe_epoch_seconds", probe)
-    cfg = tiny("epochs=20", "teacher_forcing_epochs=10", "time_limit_s=100")
+    # replan_after=0: the probe's plan stands (the real epochs take milliseconds, not 5-15 s).
+    cfg = tiny("epochs=20", "teacher_forcing_epochs=10", "time_limit_s=100", "replan_after=0")
     assert timing.plan_epochs(cfg.train, 15.0, 5.0) == (9, 4)
     res = train(cfg, synthetic_h5, tmp_path / "b", device="cpu", progress=False)
     assert res.planned_epochs == 9

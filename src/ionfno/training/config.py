@@ -216,12 +216,22 @@ class TrainConfig:
     # real steps (and a validation batch) are timed, and the run is planned to the number of
     # epochs that fits 90 % of the budget, at most `epochs` (`coarse_epochs` or
     # `teacher_forcing_epochs` scaled in proportion); every per-step schedule is sized to that
-    # plan, which the checkpoint keeps, so a resumed run follows the same plan. If the machine
-    # slows down, the run stops after the epoch that would otherwise end past the budget. Data
-    # loading and the final test pass come on top. The plan depends on the machine: to repeat a
-    # run exactly, set `epochs` to the planned count (in metrics.csv and last.pt) and leave this
-    # unset.
+    # plan (re-sized when `replan_after` re-plans it), which the checkpoint keeps, so a resumed
+    # run follows the same plan. If the machine slows down, the run stops after the epoch that
+    # would otherwise end past the budget. Data loading and the final test pass come on top. The
+    # plan depends on the machine: to repeat a run exactly, set `epochs` to the planned count (in
+    # metrics.csv and last.pt; a run that was re-planned on the way cannot be repeated this way)
+    # and leave this unset.
     time_limit_s: float | None = None
+    # Re-plan a budgeted run from its own epochs: once this many full (not coarse, not
+    # teacher-forced) epochs have run, and after every later one, the epochs that fit the rest
+    # of the budget are counted from their mean wall time (validation and checkpoints included);
+    # when that moves the end of the plan by at least 5 % (one epoch at least), the plan and its
+    # per-step schedule are re-sized from the step reached (training.timing.replan_epochs). The
+    # probe misjudged real epochs by 25 % on a 2-core FHN rollout (137.7 s against a mean of
+    # 172 s), leaving the one-cycle decay unfinished when the budget ran out. 0 = keep the
+    # probe's plan.
+    replan_after: int = 2
     # Draw the samples of a mixture part this many times as often as the others (a dataset's
     # `part` labels; parts not named keep weight 1; 0 leaves a part out of training). An epoch
     # is still one draw per training sample, with replacement, from the seeded shuffling
@@ -258,6 +268,10 @@ class TrainConfig:
         if self.time_limit_s is not None and not (self.time_limit_s > 0 and math.isfinite(self.time_limit_s)):
             raise ValueError(
                 f"train.time_limit_s must be a positive number of seconds or None, got {self.time_limit_s}"
+            )
+        if self.replan_after < 0:
+            raise ValueError(
+                f"train.replan_after must be >= 0 (0 = keep the probe's plan), got {self.replan_after}"
             )
 
 

@@ -79,10 +79,17 @@ class RunLogger:
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    def log(self, history: list[dict[str, Any]], *, best_val: float, checkpointed: bool) -> None:
+    def log(
+        self, history: list[dict[str, Any]], *, best_val: float, checkpointed: bool,
+        planned_epochs: int | None = None,
+    ) -> None:
         """Record the epoch whose row ends ``history``; ``checkpointed``: a checkpoint was just
-        written, so the CSV is rewritten to match it."""
+        written, so the CSV is rewritten to match it; ``planned_epochs``: the plan now (a
+        time-limited run re-plans its length), the new length of the progress bar."""
         row = history[-1]
+        if planned_epochs is not None and planned_epochs != self._bar.total:
+            self._bar.total = planned_epochs
+            self._bar.refresh()
         if checkpointed:
             self._write_all(history)
         else:

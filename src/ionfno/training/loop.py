@@ -43,7 +43,7 @@ from .logger import RunLogger
 from .losses import get_loss
 from .model import build_model, calibrate_model, resolve_device
 from .rundir import CHECKPOINTS, RunDir
-from .schedulers import STEP_PER_BATCH, make_scheduler
+from .schedulers import STEP_PER_BATCH, make_scheduler, resize_scheduler
 from .steps import DataParallel, SingleProcess, Step
 
 __all__ = ["TrainResult", "train", "summarise"]
@@ -361,7 +361,8 @@ def _fit(
     )
     planned = replace(tc, epochs=state.planned_epochs, coarse_epochs=state.planned_coarse_epochs,
                       teacher_forcing_epochs=state.planned_teacher_epochs)
-    scheduler = make_scheduler(tc.scheduler, optimizer, planned, math.ceil(len(data.train) / tc.batch_size))
+    steps_per_epoch = math.ceil(len(data.train) / tc.batch_size)
+    scheduler = make_scheduler(tc.scheduler, optimizer, planned, steps_per_epoch)
     per_batch = STEP_PER_BATCH[tc.scheduler]
     if ck is not None:
         _load_state(ck, model, optimizer, scheduler, data, shuffle, device)
@@ -392,9 +393,9 @@ def _fit(
             # validation, so that the last epoch is always validated; rank 0's clock decides.
             took = time.perf_counter() - t0
             state.stopped_by_time = step.share(
-                lambda took=took: (
+                lambda took=took, planned_epochs=planned.epochs: (
                     tc.time_limit_s is not None
-                    and state.epoch + 1 < planned.epochs
+                    and state.epoch + 1 < planned_epochs
                     and (time.perf_counter() - run_start) + took > tc.time_limit_s
                 )
             )
@@ -411,8 +412,17 @@ def _fit(
             if tc.teacher_forcing_epochs:  # the column only in runs that have the phase
                 row["teacher_forced"] = int(teacher)
             improved = state.record(row, errors, tc, planned.epochs)
+            if not state.finished:
+                n_early = max(state.planned_coarse_epochs, state.planned_teacher_epochs)
+                new = step.share(lambda n_early=n_early: _replan(tc, state, n_early))
+                if new is not None:
+                    state.planned_epochs = new
+                    planned = replace(planned, epochs=new)
+                    scheduler = resize_scheduler(tc.scheduler, scheduler, optimizer, planned, steps_per_epoch)
             step.share(
-                lambda improved=improved: record.epoch(state, improved, model, optimizer, scheduler, shuffle)
+                lambda improved=improved, scheduler=scheduler: record.epoch(
+                    state, improved, model, optimizer, scheduler, shuffle
+                )
             )
     finally:
         if record is not None:
@@ -449,6 +459,18 @@ def _plan(cfg: RunConfig, step: Step, data: Prepared, loss_fn: Any) -> tuple[int
         return (epochs, n_early, 0) if tc.coarse_epochs else (epochs, 0, n_early)
 
     return step.share(decide)
+
+
+def _replan(tc: TrainConfig, state: Progress, n_early: int) -> int | None:
+    """Rank 0's re-count of the plan from the epochs run (:func:`timing.replan_epochs`), said aloud."""
+    new = timing.replan_epochs(tc, state.planned_epochs, n_early, state.history)
+    if new is not None:
+        done = len(state.history)
+        per_epoch = state.history[-1]["wall_time_s"] / done  # what the user compares with the probe
+        _say(f"epochs take {per_epoch:.1f} s on average ({done} run, "
+             f"{tc.time_limit_s - state.history[-1]['wall_time_s']:.0f} s left) -> "
+             f"re-planned {new} epochs instead of {state.planned_epochs}")
+    return new
 
 
 def _load_state(
@@ -629,7 +651,8 @@ class _Recorder:
                     shuffle,
                 ),
             )
-        self.log.log(state.history, best_val=state.best_val, checkpointed=checkpoint)
+        self.log.log(state.history, best_val=state.best_val, checkpointed=checkpoint,
+                     planned_epochs=state.planned_epochs)
         if self.on_epoch is not None:
             self.on_epoch(state.epoch, dict(state.history[-1]))
 

@@ -14,7 +14,7 @@ import torch
 
 from .config import TrainConfig
 
-__all__ = ["SCHEDULERS", "STEP_PER_BATCH", "make_scheduler"]
+__all__ = ["SCHEDULERS", "STEP_PER_BATCH", "make_scheduler", "resize_scheduler"]
 
 
 def _step(opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int):
@@ -84,3 +84,50 @@ def make_scheduler(name: str, opt: torch.optim.Optimizer, cfg: TrainConfig, step
     except KeyError:
         raise ValueError(f"Unknown scheduler {name!r}; expected one of {sorted(SCHEDULERS)}") from None
     return factory(opt, cfg, steps_per_epoch)
+
+
+def resize_scheduler(
+    name: str, scheduler, opt: torch.optim.Optimizer, cfg: TrainConfig, steps_per_epoch: int
+):
+    """The schedule ``name`` re-sized to ``cfg.epochs`` at the step ``scheduler`` has reached.
+
+    A time-limited run re-plans its length from its own epoch times
+    (:func:`ionfno.training.timing.replan_epochs`). Per-epoch schedules ("step", "constant") do
+    not depend on the length and come back as they are. "onecycle" continues as the one-cycle
+    schedule of the new length would be at this step (its rate is a closed-form function of
+    step / total steps: a small jump, down when the run got shorter). "cosine" continues from
+    the current rate to ``lr * final_lr_ratio`` at the new end (torch's recursive form,
+    ``lr_t - lr_min = (lr_n - lr_min) (1 + cos(pi t / T)) / (1 + cos(pi n / T))``: no jump).
+
+    Parameters
+    ----------
+    name : str
+        The run's schedule, a key of :data:`SCHEDULERS`.
+    scheduler : torch.optim.lr_scheduler.LRScheduler
+        The schedule so far; ``scheduler.last_epoch`` optimiser steps taken.
+    opt : torch.optim.Optimizer
+    cfg : TrainConfig
+        The new plan (``epochs``) and the schedule's settings.
+    steps_per_epoch : int
+
+    Returns
+    -------
+    torch.optim.lr_scheduler.LRScheduler
+        A schedule to step from here on (a new object for the per-step schedules).
+    """
+    if not STEP_PER_BATCH[name]:
+        return scheduler
+    done = scheduler.last_epoch
+    if not 0 < done < cfg.epochs * steps_per_epoch:
+        raise ValueError(f"cannot re-size the {name!r} schedule at step {done} to "
+                         f"{cfg.epochs} epochs of {steps_per_epoch} steps")
+    lr = [g["lr"] for g in opt.param_groups]
+    new = make_scheduler(name, opt, cfg, steps_per_epoch)  # one-cycle: back at its step 0
+    if name == "cosine":  # the next step's rate comes from the current one, and the new length
+        for g, v in zip(opt.param_groups, lr, strict=True):
+            g["lr"] = v
+        new.last_epoch, new._last_lr = done, lr
+    else:  # closed form: the rate of step `done` of the new length
+        new.last_epoch = done - 1
+        new.step()
+    return new

@@ -3,9 +3,11 @@
 Before the first epoch, :func:`probe_epoch_seconds` times a few real optimiser steps of the
 run's model (through the run's step strategy, so data-parallel ranks are timed together) and
 one validation batch; :func:`plan_epochs` turns that into the number of epochs that fits
-:data:`PLAN_FILL` of the budget. The loop keeps the plan in the checkpoint (a resumed run
-follows the plan it started with), sizes every per-step schedule to it, and stops after an
-epoch if the machine has become slower than the probe said.
+:data:`PLAN_FILL` of the budget. Once the run has timed its own epochs (``train.replan_after``
+full ones), :func:`replan_epochs` re-counts the epochs that fit the rest of the budget after
+every epoch, and the loop re-sizes the plan and its per-step schedule when that count has moved
+(:func:`ionfno.training.schedulers.resize_scheduler`). The loop keeps the plan in the checkpoint
+(a resumed run follows it), and stops after an epoch if the next one would end past the budget.
 """
 
 from __future__ import annotations
@@ -18,13 +20,22 @@ import torch
 
 from .config import RunConfig, TrainConfig
 
-__all__ = ["PLAN_FILL", "early_epochs", "probe_epoch_seconds", "plan_epochs"]
+__all__ = [
+    "PLAN_FILL", "REPLAN_FILL", "REPLAN_TOLERANCE", "early_epochs", "probe_epoch_seconds", "plan_epochs",
+    "replan_epochs",
+]
 
 #: Share of ``train.time_limit_s`` the plan fills. Real epochs ran about 4 % longer than the
 #: probe's estimate on average (HH, hh-quick: probe 10.5 s, epochs 9.3-12.6 s, mean 10.9 s; the
 #: probe's few samples sit in cache, real batches are gathered from the whole split, and
 #: checkpoints are written), which a fill of 0.95 left 1 % of room for; 0.90 leaves about 5 %.
 PLAN_FILL = 0.90
+#: Share of the rest of the budget a re-plan fills: its epoch times are measured, not probed,
+#: but real epochs still vary (FHN rollout, 2 ranks: 134-205 s around a mean of 172 s).
+REPLAN_FILL = 0.95
+#: A re-plan moves the plan only when the epochs that fit differ from it by at least this share
+#: of the plan (and by one epoch at least), so that jitter between epochs leaves the schedule be.
+REPLAN_TOLERANCE = 0.05
 #: The probe's timed steps run as this many separate runs; their median per-step time counts.
 CHUNKS = 3
 
@@ -134,3 +145,45 @@ def plan_epochs(tc: TrainConfig, full_s: float, early_s: float | None = None) ->
     per_epoch = (1.0 - share) * full_s + share * (early_s if early_s is not None else full_s)
     epochs = max(1, min(tc.epochs, int(PLAN_FILL * tc.time_limit_s / max(per_epoch, 1e-9))))
     return epochs, min(epochs, round(share * epochs))
+
+
+def replan_epochs(
+    tc: TrainConfig, planned: int, n_early: int, history: list[dict[str, Any]]
+) -> int | None:
+    """The run's plan re-counted from its own epochs, or None to keep ``planned``.
+
+    The full epochs run so far (those after the ``n_early`` coarse or teacher-forced ones) give a
+    mean wall time per epoch ``t`` (differences of ``wall_time_s``: training, validation and
+    checkpoint writing); the plan becomes ``done + max(1, floor(REPLAN_FILL * (time_limit_s -
+    elapsed) / t))`` epochs, at most ``tc.epochs``, when that differs from ``planned`` by at
+    least ``max(1, ceil(REPLAN_TOLERANCE * planned))`` epochs.
+
+    Parameters
+    ----------
+    tc : TrainConfig
+        ``time_limit_s``, ``replan_after`` (full epochs needed first; 0: never) and ``epochs``.
+    planned : int
+        The current plan [epochs].
+    n_early : int
+        Early-phase epochs of the plan (they ran at another cost and are not counted).
+    history : list of dict
+        The run's ``metrics.csv`` rows so far, each with a cumulative ``wall_time_s`` [s].
+
+    Returns
+    -------
+    int or None
+        The new plan (> ``len(history)``), or None when the plan stands.
+    """
+    done = len(history)
+    if tc.time_limit_s is None or tc.replan_after <= 0 or done >= planned:
+        return None
+    if done - n_early < tc.replan_after:
+        return None
+    walls = [0.0] + [float(r["wall_time_s"]) for r in history]
+    full = [walls[i + 1] - walls[i] for i in range(n_early, done)]
+    per_epoch = max(sum(full) / len(full), 1e-9)
+    fit = int(REPLAN_FILL * (tc.time_limit_s - walls[-1]) / per_epoch)
+    new = min(tc.epochs, done + max(1, fit))
+    if abs(new - planned) < max(1, math.ceil(REPLAN_TOLERANCE * planned)):
+        return None
+    return new
