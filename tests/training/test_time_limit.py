@@ -112,6 +112,15 @@ def test_a_budgeted_run_is_the_run_of_its_planned_length(synthetic_h5, tmp_path,
     assert ck["scheduler"] == load_checkpoint(tmp_path / "p" / "last.pt")["scheduler"]
 
 
+def _assert_same_run(resumed, whole, resumed_dir, whole_dir):
+    """A resumed run is the uninterrupted one: the same rows (times aside), the same last weights."""
+    assert strip_times(resumed.history) == strip_times(whole.history)
+    a = load_checkpoint(whole_dir / "last.pt")["model"]
+    b = load_checkpoint(resumed_dir / "last.pt")["model"]
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
 def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, monkeypatch):
     cfg = tiny("epochs=20", "time_limit_s=35", "replan_after=0")
     monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(10.0))
@@ -123,11 +132,7 @@ def test_a_resumed_run_keeps_the_plan_it_started_with(synthetic_h5, tmp_path, mo
     monkeypatch.setattr(timing, "probe_epoch_seconds", _fixed_probe(5.0))
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     assert resumed.planned_epochs == 3 and resumed.epochs_run == 3
-    assert strip_times(resumed.history) == strip_times(whole.history)
-    a = load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    _assert_same_run(resumed, whole, tmp_path / "cut", tmp_path / "whole")
 
 
 def test_a_machine_slower_than_the_probe_stops_the_run_within_the_budget(
@@ -298,11 +303,7 @@ def test_a_re_planned_run_ends_annealed_and_resumes_on_its_new_plan(synthetic_h5
     assert load_checkpoint(tmp_path / "cut" / "last.pt")["planned_epochs"] == 4
     resumed = train(cfg, synthetic_h5, tmp_path / "cut", device="cpu", progress=False)
     assert resumed.planned_epochs == 4 and resumed.epochs_run == 4
-    assert strip_times(resumed.history) == strip_times(whole.history)
-    a = load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
-    b = load_checkpoint(tmp_path / "cut" / "last.pt")["model"]
-    for k in a:
-        assert torch.equal(a[k], b[k]), k
+    _assert_same_run(resumed, whole, tmp_path / "cut", tmp_path / "whole")
 
 
 def test_a_run_probed_too_slow_re_plans_from_its_real_epochs(synthetic_h5, tmp_path, monkeypatch, capsys):
