@@ -26,8 +26,9 @@
 #   fhn-weighted  fhn-k127-cont2 continued for 2700 s at peak 1e-4 with the study's parts (t0, general,
 #            nap, t_fin) drawn 3x as often as the new kinds (train.part_weights): does weighting
 #            close the gap on the study's test split without losing the new kinds? It starts from
-#            the pretrained fhn-causal (fhn-k127-cont2's last weights, stored as float16), so it
-#            runs on a fresh clone without the earlier parts' run folders.
+#            fhn-k127-cont2's last weights as float16, the pretrained fhn-causal of commit 6965035
+#            (extracted with git show into runs/fhn-causal-6965035.pt; since shipped as fhn-causal
+#            itself), so it runs on a clone without the earlier parts' run folders.
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -61,7 +62,10 @@ for p in $parts; do
         hh-k127-cont) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-k127-cont
                 args="--preset hh-general-2h --set model.chunk=127 --set train.time_limit_s=2400 --set train.lr=0.0003 --set train.warmup_fraction=0.03 --init runs/hh-gen-roll-tf-cont" ;;
         fhn-weighted) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-weighted
-                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=2700 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,t_fin=3 --init fhn-causal" ;;
+                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=2700 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,t_fin=3 --init runs/fhn-causal-6965035.pt"
+            mkdir -p runs
+            [ -f runs/fhn-causal-6965035.pt ] || git show 6965035:src/ionfno/pretrained/fhn-causal/surrogate.pt \
+                > runs/fhn-causal-6965035.pt ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
         *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted)"; exit 2 ;;
