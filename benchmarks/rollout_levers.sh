@@ -31,6 +31,8 @@
 #            itself), so it runs on a clone without the earlier parts' run folders.
 #   fhn-weighted2  fhn-weighted continued for 1800 s at peak 1e-4 with the study's parts drawn 6x as
 #            often: does more weight close more of the study split's gap?
+#   fhn-noise3  fhn-weighted continued for 1500 s at peak 1e-4 with the random currents (noise)
+#            drawn 3x as often instead: what does weighting buy the kind furthest from the goal?
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -41,7 +43,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2 hh-k127-cont fhn-weighted fhn-weighted2}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2 hh-k127-cont fhn-weighted fhn-weighted2 fhn-noise3}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -70,16 +72,18 @@ for p in $parts; do
                 > runs/fhn-causal-6965035.pt ;;
         fhn-weighted2) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-weighted2
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=1800 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=6,general=6,nap=6,t_fin=6 --init runs/fhn-gen-roll-weighted" ;;
+        fhn-noise3) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-noise3
+                args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=1500 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=noise=3 --init runs/fhn-gen-roll-weighted" ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted, fhn-weighted2)"; exit 2 ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted, fhn-weighted2, fhn-noise3)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
     OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
         --reference-samples 0 --ood-per-kind 0
-    case $p in fhn-k127-cont* | fhn-weighted*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
+    case $p in fhn-k127-cont* | fhn-weighted* | fhn-noise*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
     OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --n-per-kind $n_kind \
         --out runs/heldout-$(basename $run)
     python benchmarks/table_per_part.py $run-eval
