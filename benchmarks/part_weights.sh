@@ -33,12 +33,5 @@ for p in $parts; do
         *) echo "unknown part $p (hh-weighted)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
-    OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
-        --reference-samples 0 --ood-per-kind 0
-    OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
-        --reference-samples 0 --ood-per-kind 0
-    OMP_NUM_THREADS=2 ionfno heldout weighted=$run --checkpoint last --n-per-kind 64 \
-        --out runs/heldout-$(basename $run)
-    python benchmarks/table_per_part.py $run-eval
-    python benchmarks/table_per_part.py $run-eval-study
+    bash benchmarks/score_run.sh $run $data $study 64 weighted
 done

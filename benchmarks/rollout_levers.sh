@@ -79,15 +79,8 @@ for p in $parts; do
         *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted, fhn-weighted2, fhn-noise3)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
-    OMP_NUM_THREADS=2 ionfno evaluate $run --data $data --out $run-eval --which last --speed-samples 0 \
-        --reference-samples 0 --ood-per-kind 0
-    OMP_NUM_THREADS=2 ionfno evaluate $run --data $study --out $run-eval-study --which last --speed-samples 0 \
-        --reference-samples 0 --ood-per-kind 0
     case $p in fhn-k127-cont* | fhn-weighted* | fhn-noise*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
-    OMP_NUM_THREADS=2 ionfno heldout rollout=$run --checkpoint last --n-per-kind $n_kind \
-        --out runs/heldout-$(basename $run)
-    python benchmarks/table_per_part.py $run-eval
-    python benchmarks/table_per_part.py $run-eval-study
+    bash benchmarks/score_run.sh $run $data $study $n_kind rollout
     if [ "${p%%-*}" = fhn ]; then  # part_errors.py reads stored points; HH's runs average cells
         python benchmarks/part_errors.py $run $data --parts noise train s1s2 general
     fi
