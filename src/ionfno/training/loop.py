@@ -466,7 +466,7 @@ def _replan(tc: TrainConfig, state: Progress, n_early: int) -> int | None:
     new = timing.replan_epochs(tc, state.planned_epochs, n_early, state.history)
     if new is not None:
         done = len(state.history)
-        per_epoch = state.history[-1]["wall_time_s"] / done  # what the user compares with the probe
+        per_epoch = timing.full_epoch_seconds(n_early, state.history)  # as the probe's figure
         _say(f"epochs take {per_epoch:.1f} s on average ({done} run, "
              f"{tc.time_limit_s - state.history[-1]['wall_time_s']:.0f} s left) -> "
              f"re-planned {new} epochs instead of {state.planned_epochs}")

@@ -21,8 +21,8 @@ import torch
 from .config import RunConfig, TrainConfig
 
 __all__ = [
-    "PLAN_FILL", "REPLAN_FILL", "REPLAN_TOLERANCE", "early_epochs", "probe_epoch_seconds", "plan_epochs",
-    "replan_epochs",
+    "PLAN_FILL", "REPLAN_FILL", "REPLAN_TOLERANCE", "early_epochs", "full_epoch_seconds",
+    "probe_epoch_seconds", "plan_epochs", "replan_epochs",
 ]
 
 #: Share of ``train.time_limit_s`` the plan fills. Real epochs ran about 4 % longer than the
@@ -179,11 +179,17 @@ def replan_epochs(
         return None
     if done - n_early < tc.replan_after:
         return None
-    walls = [0.0] + [float(r["wall_time_s"]) for r in history]
-    full = [walls[i + 1] - walls[i] for i in range(n_early, done)]
-    per_epoch = max(sum(full) / len(full), 1e-9)
-    fit = int(REPLAN_FILL * (tc.time_limit_s - walls[-1]) / per_epoch)
+    per_epoch = max(full_epoch_seconds(n_early, history), 1e-9)
+    fit = int(REPLAN_FILL * (tc.time_limit_s - float(history[-1]["wall_time_s"])) / per_epoch)
     new = min(tc.epochs, done + max(1, fit))
     if abs(new - planned) < max(1, math.ceil(REPLAN_TOLERANCE * planned)):
         return None
     return new
+
+
+def full_epoch_seconds(n_early: int, history: list[dict[str, Any]]) -> float:
+    """Mean wall seconds of the full epochs in ``history`` (those after the first ``n_early``),
+    from the differences of the cumulative ``wall_time_s``; NaN when there are none."""
+    walls = [0.0] + [float(r["wall_time_s"]) for r in history]
+    full = [walls[i + 1] - walls[i] for i in range(n_early, len(history))]
+    return sum(full) / len(full) if full else math.nan
