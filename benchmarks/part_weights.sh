@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 19, part weights (train.part_weights) on the shipped HH general surrogate: the issue asks
 # a general surrogate to stay within 1.25x the study-style surrogate's error on the study's own
-# test split; hh-general is at 2.99 % there against 1.79 % for the study-style hh-constrained-2h
-# (goal 2.24 %). Its study parts (t0, general, nap, i_high, t_fin) make up half of hh-gen-12k.
+# test split; the hh-general of commit 6965035 was at 2.99 % there against 1.79 % for the
+# study-style hh-constrained-2h (goal 2.24 %). Its study parts (t0, general, nap, i_high, t_fin) make up half of hh-gen-12k.
 #   hh-weighted  the pretrained hh-general of commit 6965035 (the last weights of its 2-hour run as
 #            float16, extracted with git show into runs/hh-general-6965035.pt; since replaced by
 #            this run's weights) fine-tuned on hh-gen-12k for
