@@ -33,6 +33,9 @@
 #            often: does more weight close more of the study split's gap?
 #   fhn-noise3  fhn-weighted continued for 1500 s at peak 1e-4 with the random currents (noise)
 #            drawn 3x as often instead: what does weighting buy the kind furthest from the goal?
+#   hh-weighted  hh-k127-cont continued for 2100 s at peak 2e-4 (3 % warm-up) with the study's five parts
+#            (t0, general, nap, i_high, t_fin) drawn 3x as often as the new kinds: the HH rollout is
+#            further from the study's split (6.9 %) than hh-general (2.6 %); scored at 64 per kind.
 #   fhn-tf-extra  both teacher-forced FHN runs on 64 held-out samples per kind (the same seed as
 #            rollout_general.sh's fhn-extra, which scored the shipped fhn-general and the plain
 #            rollouts on them).
@@ -43,7 +46,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export OMP_NUM_THREADS=1
 COMMON="--set train.lr=0.001 --set train.grad_clip=1.0 --device cpu --no-progress"
-parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2 hh-k127-cont fhn-weighted fhn-weighted2 fhn-noise3}
+parts=${*:-fhn-k63 fhn-tf hh-tf fhn-tf-cont hh-tf-cont fhn-tf-extra fhn-k127-cont ord-roll fhn-k127-cont2 hh-k127-cont fhn-weighted fhn-weighted2 fhn-noise3 hh-weighted}
 for p in $parts; do
     case $p in
         fhn-k63) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-k63
@@ -74,12 +77,14 @@ for p in $parts; do
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=1800 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=t0=6,general=6,nap=6,t_fin=6 --init runs/fhn-gen-roll-weighted" ;;
         fhn-noise3) data=data/fhn-gen-12k.h5; study=data/fhn.h5; run=runs/fhn-gen-roll-noise3
                 args="--preset fhn-general-2h --set model.chunk=127 --set train.time_limit_s=1500 --set train.lr=0.0001 --set train.warmup_fraction=0.03 --set train.part_weights=noise=3 --init runs/fhn-gen-roll-weighted" ;;
+        hh-weighted) data=data/hh-gen-12k.h5; study=data/hh-12k.h5; run=runs/hh-gen-roll-weighted
+                args="--preset hh-general-2h --set model.chunk=127 --set train.time_limit_s=2100 --set train.lr=0.0002 --set train.warmup_fraction=0.03 --set train.part_weights=t0=3,general=3,nap=3,i_high=3,t_fin=3 --init runs/hh-gen-roll-k127-cont" ;;
         ord-roll) data=data/ord-gen-12k.h5; study=data/ord.h5; run=runs/ord-gen-roll
                 args="--preset ord-general-1core --set model.chunk=127 --set model.padding=0 --set train.workers=2 --set train.epochs=200 --set train.teacher_forcing_epochs=100 --set train.time_limit_s=2700" ;;
-        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted, fhn-weighted2, fhn-noise3)"; exit 2 ;;
+        *) echo "unknown part $p (fhn-k63, fhn-tf, hh-tf, fhn-tf-cont, hh-tf-cont, fhn-tf-extra, fhn-k127-cont, ord-roll, fhn-k127-cont2, hh-k127-cont, fhn-weighted, fhn-weighted2, fhn-noise3, hh-weighted)"; exit 2 ;;
     esac
     /usr/bin/time -v ionfno train $data $COMMON $args --out $run
-    case $p in fhn-k127-cont* | fhn-weighted* | fhn-noise*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
+    case $p in fhn-k127-cont* | *-weighted* | fhn-noise*) n_kind=64 ;; *) n_kind=16 ;; esac  # 64: as fhn-tf-extra
     bash benchmarks/score_run.sh $run $data $study $n_kind rollout
     if [ "${p%%-*}" = fhn ]; then  # part_errors.py reads stored points; HH's runs average cells
         python benchmarks/part_errors.py $run $data --parts noise train s1s2 general

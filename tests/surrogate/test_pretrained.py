@@ -195,3 +195,19 @@ def test_card_markdown_states_the_kind_of_inputs(card):
     s = _protocol_sentence(general)
     assert "1 to 10 per sample" in s and "first onset 0 to 95" in s and "smooth random currents" in s
     assert "from t = 0" not in s
+
+
+def test_a_refused_build_leaves_an_existing_surrogate_as_it_was(run_dir, report_dir, tmp_path, monkeypatch):
+    # The precision check fails (any change refused): a new name gets no folder, and an existing
+    # one rebuilt with overwrite keeps its weights and card byte for byte (no stray staging file).
+    import ionfno.pretrained.build as build
+
+    build_pretrained(run_dir, "x", report_dir=report_dir, out_dir=tmp_path, weights_dtype="float32")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "x").iterdir()}
+    monkeypatch.setattr(build, "MAX_PRECISION_CHANGE", -1.0)
+    with pytest.raises(ValueError, match="use float32"):
+        build_pretrained(run_dir, "x", report_dir=report_dir, out_dir=tmp_path, overwrite=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "x").iterdir()} == before
+    with pytest.raises(ValueError, match="use float32"):
+        build_pretrained(run_dir, "new", report_dir=report_dir, out_dir=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x"]

@@ -197,6 +197,13 @@ def _history(*epoch_s):
         # Within the tolerance (5 % of the plan, one epoch at least): the plan stands.
         (("epochs=45", "time_limit_s=1000"), 9, 0, (100.0, 100.0), None),  # 2 + 7 = 9
         (("epochs=45", "time_limit_s=5400"), 40, 0, (128.0, 128.0), None),  # 2 + 37 = 39, 1 < 2
+        # Shorter only when the plan no longer fits the whole budget: 8 more of 100 s fit the 800 s
+        # left (the 0.95 count says 7), 9 more do not.
+        (("epochs=45", "time_limit_s=1000"), 10, 0, (100.0, 100.0), None),
+        (("epochs=45", "time_limit_s=1000"), 11, 0, (100.0, 100.0), 9),
+        # The HH run that flipped 19, 20, 19, 20: 13 epochs of 103.1 s, 759.6 s left; 7 more fit it.
+        (("epochs=105", "time_limit_s=2100"), 20, 0,
+         (103.1,) * 12 + (103.1 + 2100 - 759.6 - 13 * 103.1,), None),
         # Out of time: one more epoch at least (the loop's hard stop has the last word).
         (("epochs=45", "time_limit_s=100"), 10, 0, (60.0, 60.0), 3),
         # No budget, no re-planning, or the plan already run.

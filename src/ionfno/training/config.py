@@ -226,8 +226,9 @@ class TrainConfig:
     # Re-plan a budgeted run from its own epochs: once this many full (not coarse, not
     # teacher-forced) epochs have run, and after every later one, the epochs that fit the rest
     # of the budget are counted from their mean wall time (validation and checkpoints included);
-    # when that moves the end of the plan by at least 5 % (one epoch at least), the plan and its
-    # per-step schedule are re-sized from the step reached (training.timing.replan_epochs). The
+    # when that moves the end of the plan by at least 5 % (one epoch at least; shorter only when
+    # the plan no longer fits the budget), the plan and its per-step schedule are re-sized from
+    # the step reached (training.timing.replan_epochs). The
     # probe misjudged real epochs by 25 % on a 2-core FHN rollout (137.7 s against a mean of
     # 172 s), leaving the one-cycle decay unfinished when the budget ran out. 0 = keep the
     # probe's plan.
