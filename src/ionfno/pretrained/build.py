@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import shlex
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -398,26 +397,26 @@ def build_pretrained(
     dest = (Path(out_dir) if out_dir is not None else PACKAGE_DIR) / name
     if dest.exists() and not overwrite and any(dest.iterdir()):
         raise FileExistsError(f"{dest} exists; pass overwrite=True to replace it")
-    # The stored weights are checked (precision, report) from a file beside the destination and
-    # moved in only when they pass: a refused build leaves an existing surrogate as it was.
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, staged_name = tempfile.mkstemp(prefix=f".{name}-", suffix=".pt", dir=dest.parent)
-    os.close(fd)
-    staged = Path(staged_name)
+    # The stored weights are checked (precision, report) from a temporary file beside their
+    # destination and renamed onto it only when they pass: a refused build leaves an existing
+    # surrogate as it was, and a new name no folder.
+    created = not dest.exists()
+    dest.mkdir(parents=True, exist_ok=True)
+    weights = dest / WEIGHTS_FILE
     try:
-        save_checkpoint(staged, _strip(ck, weights_dtype, name))
-        # The epoch plan of a time-limited run is kept in last.pt only.
-        last = run_dir / "last.pt"
-        planned = load_checkpoint(last).get("planned_epochs") if last.is_file() else ck.get("planned_epochs")
-        run_sur = Surrogate.load(ck_path)
-        stored_sur = Surrogate.load(staged)
-        test_error, physical = _report_section(results)
-        precision = _precision_effect(run_sur, stored_sur, data_path, weights_dtype, test_error["overall"])
-        dest.mkdir(parents=True, exist_ok=True)
-        weights = dest / WEIGHTS_FILE
-        os.replace(staged, weights)
-    finally:
-        staged.unlink(missing_ok=True)
+        with atomic_path(weights, suffix=".pt") as staged:
+            save_checkpoint(staged, _strip(ck, weights_dtype, name))
+            # The epoch plan of a time-limited run is kept in last.pt only.
+            last = run_dir / "last.pt"
+            planned = load_checkpoint(last).get("planned_epochs") if last.is_file() else ck.get("planned_epochs")
+            run_sur = Surrogate.load(ck_path)
+            stored_sur = Surrogate.load(staged)
+            test_error, physical = _report_section(results)
+            precision = _precision_effect(run_sur, stored_sur, data_path, weights_dtype, test_error["overall"])
+    except BaseException:
+        if created:
+            dest.rmdir()
+        raise
 
     cfg = run_sur.config
     di = ck["data_info"]
